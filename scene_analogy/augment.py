@@ -1,0 +1,183 @@
+"""Evaluation pairs with ground truth, from a triplet's positive scene (DESIGN §6, §8.3).
+
+The target is the triplet's `pair_pos` scene changed so that only part of it still corresponds to the
+reference (the triplet's `pos` scene):
+1. keep a group of 2-4 neighbouring objects exactly;
+2. re-insert about `pose_perturb_rate` of the removed objects with small pose noise;
+3. add 2-5 distractor objects (idx_map = -1) taken from another scene, placed inside the outline
+   without collisions;
+4. jitter the floor outline: a fraction of its edges moves along its normal (never inward past an
+   object);
+5. turn the whole scene by one of `2 * global_num_rot` orientations (yaws x optional x-mirror).
+Pose noise here is uniform in [-max, max] (these flags are bounds), unlike the triplets' Gaussian
+sigmas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .geometry import box_corners_xz, global_transform, points_in_polygon, rectangles_overlap, yaw_matrix
+from .pool import ObjectPool
+from .scene import EvalPair, FloorPlan, Scene
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    global_num_rot: int = 4
+    fp_max_perturb_rate: float = 0.4
+    fp_max_noise: float = 0.3
+    num_group_keep_range: tuple[int, int] = (2, 4)
+    num_pose_perturb_rate: float = 0.5
+    max_trans_noise: float = 0.05
+    max_rot_noise: float = 10.0  # degrees
+    num_match_obj_add_range: tuple[int, int] = (2, 5)
+    placement_tries: int = 200
+    clearance: float = 0.02
+
+
+def class_histograms(scenes: list[Scene], num_classes: int) -> np.ndarray:
+    """(S, C) normalised class histograms, to find each scene's most similar other scene."""
+    hist = np.zeros((len(scenes), num_classes))
+    for i, s in enumerate(scenes):
+        np.add.at(hist[i], s.class_ids, 1.0)
+    return hist / np.maximum(hist.sum(1, keepdims=True), 1.0)
+
+
+def nearest_histogram_scene(histograms: np.ndarray, index: int) -> int:
+    """The other scene whose class histogram is nearest (L1); never the scene itself."""
+    dist = np.abs(histograms - histograms[index]).sum(1)
+    dist[index] = np.inf
+    return int(np.argmin(dist))
+
+
+def augment_scene(
+    source: Scene, distractor_source: Scene, pool: ObjectPool, cfg: AugmentConfig, rng: np.random.Generator
+) -> EvalPair:
+    n = len(source)
+    lo, hi = cfg.num_group_keep_range
+    keep_count = min(n, int(rng.integers(lo, hi + 1)))
+    seed_obj = int(rng.integers(n))
+    dist = np.linalg.norm(source.bbox_centroids[:, [0, 2]] - source.bbox_centroids[seed_obj, [0, 2]], axis=1)
+    kept = np.argsort(dist, kind="stable")[:keep_count]
+    removed = np.setdiff1d(np.arange(n), kept)
+    reinserted = removed[rng.random(len(removed)) < cfg.num_pose_perturb_rate]
+    scene = source.subset(np.concatenate([kept, reinserted]))
+    idx_map = np.concatenate([kept, reinserted]).astype(np.int64)
+    scene = _perturb_poses(scene, pool, np.arange(len(kept), len(scene)), cfg, rng)
+
+    scene.floor = jitter_outline(scene, cfg, rng)
+    lo, hi = cfg.num_match_obj_add_range
+    wanted = int(rng.integers(lo, hi + 1))
+    scene, added = _add_distractors(scene, distractor_source, pool, wanted, cfg, rng)
+    idx_map = np.concatenate([idx_map, -np.ones(added, dtype=np.int64)])
+
+    order = rng.permutation(len(scene))  # so object order says nothing about correspondence
+    scene, idx_map = scene.subset(order), idx_map[order]
+    k = int(rng.integers(cfg.global_num_rot))
+    rot = global_transform(2 * np.pi * k / cfg.global_num_rot, mirror=bool(rng.integers(2)))
+    return EvalPair(scene.transformed(rot), idx_map, rot)
+
+
+def _perturb_poses(scene: Scene, pool: ObjectPool, which: np.ndarray, cfg: AugmentConfig, rng) -> Scene:
+    """Turn and move the objects `which` about their box centres by uniform noise."""
+    if len(which) == 0:
+        return scene
+    yaw = np.deg2rad(cfg.max_rot_noise) * rng.uniform(-1, 1, len(which))
+    shift = np.zeros((len(which), 3))
+    shift[:, [0, 2]] = cfg.max_trans_noise * rng.uniform(-1, 1, (len(which), 2))
+    _set_pose(scene, pool, which, yaw_matrix(yaw) @ scene.rots[which], scene.bbox_centroids[which] + shift)
+    return scene
+
+
+def _set_pose(scene: Scene, pool: ObjectPool, which, rots: np.ndarray, centroids: np.ndarray) -> None:
+    """Give objects new rotations and box centres; the origin follows from the model's box centre."""
+    centres = pool.centres(scene.model_ids[which]) * scene.scales[which]
+    scene.rots[which] = rots
+    scene.bbox_centroids[which] = centroids
+    scene.trans[which] = centroids - np.einsum("nij,nj->ni", rots, centres)
+
+
+def _footprints(scene: Scene) -> np.ndarray:
+    return box_corners_xz(scene.bbox_sizes, scene.bbox_centroids, scene.rots)
+
+
+def jitter_outline(scene: Scene, cfg: AugmentConfig, rng: np.random.Generator) -> FloorPlan:
+    """Move a random fraction of each loop's edges along their outward normals.
+
+    Corners are re-solved as the intersection of their two (moved) edges, so straight walls stay
+    straight. An inward move is limited so that every object footprint stays inside.
+    """
+    polygons = []
+    corners = _footprints(scene).reshape(-1, 2)
+    for poly in scene.floor.polygons():
+        sign = 1.0 if _signed_area(poly) > 0 else -1.0
+        a, b = poly, np.roll(poly, -1, axis=0)
+        edge = b - a
+        normal = sign * np.stack([edge[:, 1], -edge[:, 0]], 1) / np.linalg.norm(edge, axis=1, keepdims=True)
+        # distance of every footprint corner inside each edge's line (how far the wall may come in)
+        depth = ((corners[None] - a[:, None]) * -normal[:, None]).sum(-1)
+        room_in = depth.min(1) - cfg.clearance if len(corners) else np.full(len(poly), np.inf)
+        offset = cfg.fp_max_noise * rng.uniform(-1, 1, len(poly))
+        offset = np.where(rng.random(len(poly)) < cfg.fp_max_perturb_rate, offset, 0.0)
+        offset = np.maximum(offset, -np.maximum(room_in, 0.0))
+        polygons.append(_offset_polygon(a, edge, normal, offset))
+    return FloorPlan.from_polygons(polygons, scene.floor.floor_y, scene.floor.ceiling_y)
+
+
+def _signed_area(poly: np.ndarray) -> float:
+    return 0.5 * float(np.dot(poly[:, 0], np.roll(poly[:, 1], -1)) - np.dot(poly[:, 1], np.roll(poly[:, 0], -1)))
+
+
+def _offset_polygon(a: np.ndarray, edge: np.ndarray, normal: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """Corner i joins edge i-1 and edge i, each moved by its offset along its normal."""
+    p0, d0 = np.roll(a + normal * offset[:, None], 1, axis=0), np.roll(edge, 1, axis=0)
+    p1, d1 = a + normal * offset[:, None], edge
+    cross = d0[:, 0] * d1[:, 1] - d0[:, 1] * d1[:, 0]
+    diff = p1 - p0
+    t = (diff[:, 0] * d1[:, 1] - diff[:, 1] * d1[:, 0]) / np.where(np.abs(cross) < 1e-9, 1.0, cross)
+    meet = p0 + t[:, None] * d0
+    collinear = np.abs(cross) < 1e-9  # nothing to intersect: move the corner with both edges' mean
+    return np.where(collinear[:, None], a + 0.5 * (np.roll(normal * offset[:, None], 1, 0) + normal * offset[:, None]), meet)
+
+
+def _add_distractors(scene: Scene, other: Scene, pool: ObjectPool, wanted: int, cfg: AugmentConfig, rng):
+    """Place up to `wanted` objects of `other` at free spots inside the outline (rejection sampling)."""
+    if wanted == 0 or len(other) == 0:
+        return scene, 0
+    picks = rng.choice(len(other), size=min(wanted, len(other)), replace=False)
+    polygons = scene.floor.polygons()
+    allxz = np.concatenate(polygons)
+    lo, hi = allxz.min(0), allxz.max(0)
+    placed = []
+    current = scene
+    for j in picks:  # a handful of objects; each placement is vectorised over its tries
+        obj = other.subset([j])
+        tries = cfg.placement_tries
+        yaw = rng.uniform(0, 2 * np.pi, tries)
+        xz = rng.uniform(lo, hi, (tries, 2))
+        rots = yaw_matrix(yaw) @ obj.rots[0]
+        centroids = np.repeat(obj.bbox_centroids, tries, 0)
+        centroids[:, [0, 2]] = xz
+        boxes = box_corners_xz(np.repeat(obj.bbox_sizes, tries, 0), centroids, rots)  # (T, 4, 2)
+        inside = np.ones(tries, dtype=bool)
+        for poly in polygons:
+            inside &= points_in_polygon(boxes.reshape(-1, 2), poly).reshape(tries, 4).all(1)
+        if len(current):
+            hit = rectangles_overlap(boxes[:, None], _footprints(current)[None], cfg.clearance)
+            y_lo = current.bbox_centroids[:, 1] - current.bbox_sizes[:, 1] / 2
+            y_hi = current.bbox_centroids[:, 1] + current.bbox_sizes[:, 1] / 2
+            oy_lo = obj.bbox_centroids[0, 1] - obj.bbox_sizes[0, 1] / 2
+            oy_hi = obj.bbox_centroids[0, 1] + obj.bbox_sizes[0, 1] / 2
+            hit &= ((y_lo < oy_hi) & (oy_lo < y_hi))[None]
+            inside &= ~hit.any(1)
+        ok = np.flatnonzero(inside)
+        if len(ok) == 0:
+            continue
+        t = ok[0]
+        _set_pose(obj, pool, np.array([0]), rots[t : t + 1], centroids[t : t + 1])
+        current = Scene.concat([current, obj])
+        placed.append(j)
+    return current, len(placed)

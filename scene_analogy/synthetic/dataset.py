@@ -1,0 +1,122 @@
+"""Writes the synthetic dataset in the shared layout (DESIGN §8.3):
+
+    <save_root>/object_pool.json                    the models (class, subclass, split, box)
+    <save_root>/point_samples/sample_<N>/<id>.npy   canonical surface samples
+    <save_root>/{train,test}_scene_<i>/scene.npz    triplets (pos / pair_pos / neg)
+    <save_root>_augment/test_scene_<i>/scene.npz    evaluation pairs of the held-out scenes
+    <save_root>/triplet_topdown.png                 a picture of one triplet
+
+Every scene draws from its own generator seeded by (seed, split, index), so a scene does not
+change when others are added or removed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .. import atomic
+from ..augment import AugmentConfig, augment_scene, class_histograms, nearest_histogram_scene
+from ..classes import THREED_FRONT
+from ..geometry import yaw_matrix
+from ..pool import ObjectPool
+from ..samples import surface_samples, write_samples, model_seed
+from ..scene import FloorPlan, Scene, write_eval_pair, write_triplet
+from ..triplets import SwapSampler, TripletConfig, make_triplet
+from .objects import build_models
+from .rooms import RoomLayout, generate_room
+
+SPLIT_CODES = {"train": 0, "test": 1}
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    num_scenes: int = 200
+    seed: int = 0
+    train_ratio: float = 0.9
+    sample_counts: tuple[int, ...] = (50, 100)
+    mesh_num_samples: int = 10000
+    triplet: TripletConfig = field(default_factory=lambda: TripletConfig(trans_noise=0.5, rot_noise_deg=90.0))
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    make_augment: bool = True
+
+
+def layout_to_scene(layout: RoomLayout, pool: ObjectPool) -> Scene:
+    """A generated room as a `Scene`: boxes from the models' canonical boxes, scaled and posed."""
+    ids = [o.model_id for o in layout.objects]
+    scales = np.stack([o.scale for o in layout.objects])
+    rots = yaw_matrix(np.array([o.yaw for o in layout.objects]))
+    trans = np.stack([o.trans for o in layout.objects])
+    centroids = np.einsum("nij,nj->ni", rots, pool.centres(ids) * scales) + trans
+    return Scene(
+        ids, [o.class_id for o in layout.objects], [o.class_name for o in layout.objects],
+        pool.sizes(ids) * scales, centroids, scales, rots, trans,
+        FloorPlan.from_polygons([layout.outline], 0.0, layout.height),
+    )
+
+
+def scene_rng(seed: int, split: str, index: int, stage: int) -> np.random.Generator:
+    return np.random.default_rng([seed, SPLIT_CODES[split], index, stage])
+
+
+def write_point_samples(models, samples_root: Path, cfg: SyntheticConfig, progress: bool = True) -> None:
+    for model in tqdm(models, desc="point samples", disable=not progress):
+        mesh = model.mesh
+        samples = surface_samples(
+            mesh.vertices, mesh.faces, cfg.mesh_num_samples, list(cfg.sample_counts),
+            model_seed(cfg.seed, model.info.model_id),
+        )
+        write_samples(samples_root, model.info.model_id, samples)
+
+
+def split_counts(num_scenes: int, train_ratio: float) -> dict[str, int]:
+    num_train = int(round(num_scenes * train_ratio))
+    return {"train": num_train, "test": num_scenes - num_train}
+
+
+def generate_dataset(save_root: str | os.PathLike, cfg: SyntheticConfig, progress: bool = True) -> dict:
+    """Generate everything under `save_root` (and `<save_root>_augment`); returns a summary."""
+    root = Path(save_root)
+    models = build_models(cfg.seed)
+    pool = ObjectPool([m.info for m in models])
+    root.mkdir(parents=True, exist_ok=True)
+    pool.save_json(root / "object_pool.json")
+    write_point_samples(models, root / "point_samples", cfg, progress)
+
+    counts = split_counts(cfg.num_scenes, cfg.train_ratio)
+    jobs = [(s, i) for s, n in counts.items() for i in range(n)]
+    samplers = {s: SwapSampler(pool, s, cfg.triplet) for s in counts if counts[s]}
+    anchors: dict[str, list[Scene]] = {s: [] for s in counts}
+    first = None
+    for split, i in tqdm(jobs, desc="triplets", disable=not progress):
+        layout = generate_room(pool, split, scene_rng(cfg.seed, split, i, 0))
+        triplet = make_triplet(
+            layout_to_scene(layout, pool), pool, samplers[split], cfg.triplet, scene_rng(cfg.seed, split, i, 1)
+        )
+        write_triplet(root / f"{split}_scene_{i}" / "scene.npz", triplet)
+        anchors[split].append(triplet["pair_pos"])
+        first = first or triplet
+
+    num_pairs = 0
+    if cfg.make_augment and len(anchors["test"]) >= 2:
+        num_pairs = write_eval_pairs(root, anchors["test"], pool, cfg, progress)
+    if first is not None:
+        from ..vis import save_triplet_topdown  # matplotlib only when a picture is drawn
+
+        save_triplet_topdown(first, root / "triplet_topdown.png")
+    return {"models": len(pool), **{f"{s}_scenes": n for s, n in counts.items()}, "eval_pairs": num_pairs}
+
+
+def write_eval_pairs(root: Path, positives: list[Scene], pool: ObjectPool, cfg: SyntheticConfig, progress: bool) -> int:
+    """Augment each held-out positive; distractors come from the scene with the nearest class histogram."""
+    aug_root = root.parent / f"{root.name}_augment"
+    hist = class_histograms(positives, len(THREED_FRONT))
+    for i, positive in enumerate(tqdm(positives, desc="evaluation pairs", disable=not progress)):
+        other = positives[nearest_histogram_scene(hist, i)]
+        pair = augment_scene(positive, other, pool, cfg.augment, scene_rng(cfg.seed, "test", i, 2))
+        write_eval_pair(aug_root / f"test_scene_{i}" / "scene.npz", pair)
+    return len(positives)

@@ -1,0 +1,75 @@
+"""Headless pictures (matplotlib, Agg backend: no display needed).
+
+Objects are drawn by class colour from one fixed palette so the same class looks the same in every
+picture; each footprint has a tick on its front side (canonical +z) so orientation is visible.
+"""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.patches import Patch, Polygon  # noqa: E402
+
+from . import atomic  # noqa: E402
+from .classes import THREED_FRONT, ClassTable  # noqa: E402
+from .geometry import box_corners_xz  # noqa: E402
+from .scene import Scene  # noqa: E402
+
+PALETTE = plt.get_cmap("tab20").colors
+
+
+def class_colour(class_id: int):
+    return PALETTE[(2 * int(class_id)) % 20 if class_id < 10 else (2 * int(class_id) + 1) % 20]
+
+
+def draw_scene_topdown(ax, scene: Scene, title: str = "") -> None:
+    """Floor outline, oriented footprints coloured by class, and a front tick per object."""
+    for poly in scene.floor.polygons():
+        closed = np.vstack([poly, poly[:1]])
+        ax.plot(closed[:, 0], closed[:, 1], color="black", linewidth=1.5)
+    if len(scene):
+        corners = box_corners_xz(scene.bbox_sizes, scene.bbox_centroids, scene.rots)
+        front = scene.bbox_centroids + 0.5 * scene.bbox_sizes[:, 2:3] * scene.rots[:, :, 2]
+        for k in np.argsort(scene.bbox_centroids[:, 1] + scene.bbox_sizes[:, 1] / 2):  # low objects first
+            colour = class_colour(scene.class_ids[k])
+            ax.add_patch(Polygon(corners[k], closed=True, facecolor=colour, edgecolor="black", alpha=0.8, lw=0.6))
+            centre = scene.bbox_centroids[k]
+            ax.plot([centre[0], front[k, 0]], [centre[2], front[k, 2]], color="black", linewidth=0.8)
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("z (m)")
+    ax.set_title(title)
+
+
+def class_legend(fig, classes: ClassTable, used: set[int]) -> None:
+    handles = [Patch(color=class_colour(c), label=classes.names[c]) for c in sorted(used)]
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), fontsize=8, frameon=False)
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> None:
+    """Save a PNG atomically and close the figure."""
+    with atomic.atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+
+
+def save_triplet_topdown(triplet: dict[str, Scene], path: str | os.PathLike, classes: ClassTable = THREED_FRONT) -> None:
+    """Anchor, positive and negative side by side, seen from above."""
+    titles = {"pos": "anchor", "pair_pos": "positive (swapped models)", "neg": "negative (pose noise)"}
+    fig, axes = plt.subplots(1, 3, figsize=(15, 5.4))
+    used: set[int] = set()
+    for ax, (prefix, title) in zip(axes, titles.items()):
+        draw_scene_topdown(ax, triplet[prefix], title)
+        used |= set(int(c) for c in triplet[prefix].class_ids)
+    limits = np.concatenate([np.concatenate(triplet[p].floor.polygons()) for p in titles])
+    pad = 0.3
+    for ax in axes:
+        ax.set_xlim(limits[:, 0].min() - pad, limits[:, 0].max() + pad)
+        ax.set_ylim(limits[:, 1].max() + pad, limits[:, 1].min() - pad)
+    class_legend(fig, classes, used)
+    save_figure(fig, path)
