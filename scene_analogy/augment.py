@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from .geometry import box_corners_xz, global_transform, points_in_polygon, rectangles_overlap, yaw_matrix
-from .pool import ObjectPool
 from .scene import EvalPair, FloorPlan, Scene
 
 
@@ -54,7 +53,7 @@ def nearest_histogram_scene(histograms: np.ndarray, index: int) -> int:
 
 
 def augment_scene(
-    source: Scene, distractor_source: Scene, pool: ObjectPool, cfg: AugmentConfig, rng: np.random.Generator
+    source: Scene, distractor_source: Scene, cfg: AugmentConfig, rng: np.random.Generator
 ) -> EvalPair:
     n = len(source)
     lo, hi = cfg.num_group_keep_range
@@ -66,12 +65,12 @@ def augment_scene(
     reinserted = removed[rng.random(len(removed)) < cfg.num_pose_perturb_rate]
     scene = source.subset(np.concatenate([kept, reinserted]))
     idx_map = np.concatenate([kept, reinserted]).astype(np.int64)
-    scene = _perturb_poses(scene, pool, np.arange(len(kept), len(scene)), cfg, rng)
+    scene = _perturb_poses(scene, np.arange(len(kept), len(scene)), cfg, rng)
 
     scene.floor = jitter_outline(scene, cfg, rng)
     lo, hi = cfg.num_match_obj_add_range
     wanted = int(rng.integers(lo, hi + 1))
-    scene, added = _add_distractors(scene, distractor_source, pool, wanted, cfg, rng)
+    scene, added = _add_distractors(scene, distractor_source, wanted, cfg, rng)
     idx_map = np.concatenate([idx_map, -np.ones(added, dtype=np.int64)])
 
     order = rng.permutation(len(scene))  # so object order says nothing about correspondence
@@ -81,20 +80,20 @@ def augment_scene(
     return EvalPair(scene.transformed(rot), idx_map, rot)
 
 
-def _perturb_poses(scene: Scene, pool: ObjectPool, which: np.ndarray, cfg: AugmentConfig, rng) -> Scene:
+def _perturb_poses(scene: Scene, which: np.ndarray, cfg: AugmentConfig, rng) -> Scene:
     """Turn and move the objects `which` about their box centres by uniform noise."""
     if len(which) == 0:
         return scene
     yaw = np.deg2rad(cfg.max_rot_noise) * rng.uniform(-1, 1, len(which))
     shift = np.zeros((len(which), 3))
     shift[:, [0, 2]] = cfg.max_trans_noise * rng.uniform(-1, 1, (len(which), 2))
-    _set_pose(scene, pool, which, yaw_matrix(yaw) @ scene.rots[which], scene.bbox_centroids[which] + shift)
+    _set_pose(scene, which, yaw_matrix(yaw) @ scene.rots[which], scene.bbox_centroids[which] + shift)
     return scene
 
 
-def _set_pose(scene: Scene, pool: ObjectPool, which, rots: np.ndarray, centroids: np.ndarray) -> None:
+def _set_pose(scene: Scene, which, rots: np.ndarray, centroids: np.ndarray) -> None:
     """Give objects new rotations and box centres; the origin follows from the model's box centre."""
-    centres = pool.centres(scene.model_ids[which]) * scene.scales[which]
+    centres = scene.canonical_box_centres()[which] * scene.scales[which]
     scene.rots[which] = rots
     scene.bbox_centroids[which] = centroids
     scene.trans[which] = centroids - np.einsum("nij,nj->ni", rots, centres)
@@ -143,7 +142,7 @@ def _offset_polygon(a: np.ndarray, edge: np.ndarray, normal: np.ndarray, offset:
     return np.where(collinear[:, None], a + 0.5 * (np.roll(normal * offset[:, None], 1, 0) + normal * offset[:, None]), meet)
 
 
-def _add_distractors(scene: Scene, other: Scene, pool: ObjectPool, wanted: int, cfg: AugmentConfig, rng):
+def _add_distractors(scene: Scene, other: Scene, wanted: int, cfg: AugmentConfig, rng):
     """Place up to `wanted` objects of `other` at free spots inside the outline (rejection sampling)."""
     if wanted == 0 or len(other) == 0:
         return scene, 0
@@ -177,7 +176,7 @@ def _add_distractors(scene: Scene, other: Scene, pool: ObjectPool, wanted: int, 
         if len(ok) == 0:
             continue
         t = ok[0]
-        _set_pose(obj, pool, np.array([0]), rots[t : t + 1], centroids[t : t + 1])
+        _set_pose(obj, np.array([0]), rots[t : t + 1], centroids[t : t + 1])
         current = Scene.concat([current, obj])
         placed.append(j)
     return current, len(placed)

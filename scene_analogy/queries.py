@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .pool import ObjectPool
 from .samples import PointSamples
 from .scene import Scene
 
@@ -33,10 +32,9 @@ class QueryConfig:
             raise ValueError(f"query_point_type must be one of {QUERY_POINT_TYPES}, got '{self.query_point_type}'")
 
 
-def box_frame_points(scene: Scene, pool: ObjectPool, canonical: np.ndarray) -> np.ndarray:
+def box_frame_points(scene: Scene, canonical: np.ndarray) -> np.ndarray:
     """Per-object canonical points (N, P, 3), scaled and centred on the object's box."""
-    centres = pool.centres(scene.model_ids)
-    return (canonical - centres[:, None, :]) * scene.scales[:, None, :]
+    return (canonical - scene.canonical_box_centres()[:, None, :]) * scene.scales[:, None, :]
 
 
 def match_objects(anchor_pts: np.ndarray, positive_pts: np.ndarray) -> np.ndarray:
@@ -48,14 +46,12 @@ def match_objects(anchor_pts: np.ndarray, positive_pts: np.ndarray) -> np.ndarra
     return np.stack([linear_sum_assignment(c)[1] for c in cost]) if len(cost) else np.zeros((0, 0), int)
 
 
-def matched_surface_queries(
-    triplet: dict[str, Scene], pool: ObjectPool, samples: PointSamples
-) -> tuple[np.ndarray, np.ndarray]:
+def matched_surface_queries(triplet: dict[str, Scene], samples: PointSamples) -> tuple[np.ndarray, np.ndarray]:
     """(3, N*P, 3) matched surface queries and the (N*P,) object index of each."""
     anchor, positive, negative = triplet["pos"], triplet["pair_pos"], triplet["neg"]
     canon_a = samples.stack(anchor.model_ids)
     canon_p = samples.stack(positive.model_ids)
-    match = match_objects(box_frame_points(anchor, pool, canon_a), box_frame_points(positive, pool, canon_p))
+    match = match_objects(box_frame_points(anchor, canon_a), box_frame_points(positive, canon_p))
     canon_p = np.take_along_axis(canon_p, match[..., None], axis=1)
     out = np.stack([anchor.world_points(canon_a), positive.world_points(canon_p), negative.world_points(canon_a)])
     n, p = canon_a.shape[:2]
@@ -71,13 +67,11 @@ def box_grid_queries(scene: Scene, grid_size: int = 7) -> tuple[np.ndarray, np.n
     return world.reshape(-1, 3), np.repeat(np.arange(len(scene)), len(unit))
 
 
-def triplet_queries(
-    triplet: dict[str, Scene], pool: ObjectPool, samples: PointSamples, cfg: QueryConfig
-) -> tuple[np.ndarray, np.ndarray]:
+def triplet_queries(triplet: dict[str, Scene], samples: PointSamples, cfg: QueryConfig) -> tuple[np.ndarray, np.ndarray]:
     """All query points of a triplet: (3, Q, 3) for anchor / positive / negative, and (Q,) object ids."""
     parts = []
     if cfg.query_point_type == "obj_match_points":
-        parts.append(matched_surface_queries(triplet, pool, samples))
+        parts.append(matched_surface_queries(triplet, samples))
     if cfg.query_point_type == "bbox_grid" or cfg.add_bbox_grid:
         grid, owner = box_grid_queries(triplet["pos"], cfg.grid_size)
         parts.append((np.repeat(grid[None], 3, axis=0), owner))

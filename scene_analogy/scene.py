@@ -174,6 +174,11 @@ class Scene:
             self.trans @ linear.T + offset, self.floor.transformed(linear, offset),
         )
 
+    def canonical_box_centres(self) -> np.ndarray:
+        """(N, 3) each model's box centre in its canonical, unscaled frame (inverse of the pose)."""
+        local = np.einsum("nji,nj->ni", self.rots, self.bbox_centroids - self.trans)
+        return local / self.scales
+
     def world_points(self, canonical: np.ndarray) -> np.ndarray:
         """Pose per-object canonical points (N, P, 3) into the world: (N, P, 3)."""
         scaled = canonical * self.scales[:, None, :]

@@ -91,7 +91,7 @@ def make_positive(anchor: Scene, pool: ObjectPool, sampler: SwapSampler, rng: np
     )
 
 
-def make_negative(anchor: Scene, pool: ObjectPool, cfg: TripletConfig, rng: np.random.Generator) -> Scene:
+def make_negative(anchor: Scene, cfg: TripletConfig, rng: np.random.Generator) -> Scene:
     """The anchor's objects, each turned about and moved with its box centre by Gaussian noise."""
     n = len(anchor)
     yaw_noise = np.deg2rad(cfg.rot_noise_deg) * rng.standard_normal(n)
@@ -99,7 +99,7 @@ def make_negative(anchor: Scene, pool: ObjectPool, cfg: TripletConfig, rng: np.r
     shift[:, [0, 2]] = cfg.trans_noise * rng.standard_normal((n, 2))
     rots = yaw_matrix(yaw_noise) @ anchor.rots
     centroids = anchor.bbox_centroids + shift
-    centres = pool.centres(anchor.model_ids) * anchor.scales
+    centres = anchor.canonical_box_centres() * anchor.scales
     trans = centroids - np.einsum("nij,nj->ni", rots, centres)
     return Scene(
         anchor.model_ids.copy(), anchor.class_ids.copy(), anchor.class_names.copy(), anchor.bbox_sizes.copy(),
@@ -113,7 +113,7 @@ def make_triplet(
     return {
         "pos": anchor,
         "pair_pos": make_positive(anchor, pool, sampler, rng),
-        "neg": make_negative(anchor, pool, cfg, rng),
+        "neg": make_negative(anchor, cfg, rng),
     }
 
 

@@ -73,3 +73,17 @@ def save_triplet_topdown(triplet: dict[str, Scene], path: str | os.PathLike, cla
         ax.set_ylim(limits[:, 1].max() + pad, limits[:, 1].min() - pad)
     class_legend(fig, classes, used)
     save_figure(fig, path)
+
+
+def save_pair_topdown(pair, reference: Scene, path: str | os.PathLike, classes: ClassTable = THREED_FRONT) -> None:
+    """An evaluation pair: the augmented target (distractors hatched) beside the reference."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5.4))
+    draw_scene_topdown(axes[0], pair.scene, "target (augmented; hatched = distractor)")
+    corners = box_corners_xz(pair.scene.bbox_sizes, pair.scene.bbox_centroids, pair.scene.rots)
+    for k in np.flatnonzero(pair.idx_map < 0):
+        axes[0].add_patch(Polygon(corners[k], closed=True, fill=False, hatch="///", edgecolor="black", lw=0.6))
+    draw_scene_topdown(axes[1], reference, "reference")
+    for ax in axes:
+        ax.invert_yaxis()
+    class_legend(fig, classes, set(int(c) for c in np.concatenate([pair.scene.class_ids, reference.class_ids])))
+    save_figure(fig, path)

@@ -24,7 +24,7 @@ def test_kept_objects_recover_original_poses_through_inverse_transform():
     for seed in range(40):
         rng = np.random.default_rng(seed)
         source, other = _spread_scene(pool, rng), _spread_scene(pool, rng)
-        pair = augment_scene(source, other, pool, cfg, rng)
+        pair = augment_scene(source, other, cfg, rng)
         inv = np.linalg.inv(pair.global_rot)
         back = pair.scene.transformed(inv)
         kept = pair.idx_map >= 0

@@ -14,7 +14,7 @@ def test_surface_queries_are_matched_and_carried(tmp_path):
     rng = np.random.default_rng(0)
     cfg = TripletConfig()
     t = make_triplet(random_scene(pool, 4, rng), pool, SwapSampler(pool, "train", cfg), cfg, rng)
-    points, owner = triplet_queries(t, pool, samples, QueryConfig(add_bbox_grid=True, grid_size=3))
+    points, owner = triplet_queries(t, samples, QueryConfig(add_bbox_grid=True, grid_size=3))
     assert points.shape == (3, 4 * 20 + 4 * 27, 3) and owner.shape == (points.shape[1],)
     surf = points[:, : 4 * 20]
     # anchor and negative rows are the same canonical points under the two poses

@@ -24,6 +24,7 @@ def test_positive_keeps_every_box_and_pose(method):
     centres = pool.centres(pos.model_ids) * pos.scales
     np.testing.assert_allclose(np.einsum("nij,nj->ni", pos.rots, centres) + pos.trans, anchor.bbox_centroids, atol=1e-12)
     np.testing.assert_allclose(pool.sizes(pos.model_ids) * pos.scales, pos.bbox_sizes, atol=1e-12)
+    np.testing.assert_allclose(pos.canonical_box_centres(), pool.centres(pos.model_ids), atol=1e-12)
 
 
 def test_negative_noise_matches_requested_sigma():

@@ -103,7 +103,7 @@ def generate_dataset(save_root: str | os.PathLike, cfg: SyntheticConfig, progres
 
     num_pairs = 0
     if cfg.make_augment and len(anchors["test"]) >= 2:
-        num_pairs = write_eval_pairs(root, anchors["test"], pool, cfg, progress)
+        num_pairs = write_eval_pairs(root, anchors["test"], cfg, progress)
     if first is not None:
         from ..vis import save_triplet_topdown  # matplotlib only when a picture is drawn
 
@@ -111,12 +111,12 @@ def generate_dataset(save_root: str | os.PathLike, cfg: SyntheticConfig, progres
     return {"models": len(pool), **{f"{s}_scenes": n for s, n in counts.items()}, "eval_pairs": num_pairs}
 
 
-def write_eval_pairs(root: Path, positives: list[Scene], pool: ObjectPool, cfg: SyntheticConfig, progress: bool) -> int:
+def write_eval_pairs(root: Path, positives: list[Scene], cfg: SyntheticConfig, progress: bool) -> int:
     """Augment each held-out positive; distractors come from the scene with the nearest class histogram."""
     aug_root = root.parent / f"{root.name}_augment"
     hist = class_histograms(positives, len(THREED_FRONT))
     for i, positive in enumerate(tqdm(positives, desc="evaluation pairs", disable=not progress)):
         other = positives[nearest_histogram_scene(hist, i)]
-        pair = augment_scene(positive, other, pool, cfg.augment, scene_rng(cfg.seed, "test", i, 2))
+        pair = augment_scene(positive, other, cfg.augment, scene_rng(cfg.seed, "test", i, 2))
         write_eval_pair(aug_root / f"test_scene_{i}" / "scene.npz", pair)
     return len(positives)
