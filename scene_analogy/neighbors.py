@@ -1,0 +1,370 @@
+"""Neighbour search on batched point clouds: k nearest, ball query, gather, farthest-point
+sampling and chamfer distance. Pure torch; the same code runs on CPU and CUDA.
+
+Conventions
+- Clouds are batched with a leading B: query (B, Q, D), points (B, P, D). D is 3 for every caller
+  in this project, but any D >= 1 works (e.g. nearest neighbours in a descriptor space).
+- `*_lengths` (B,) integer tensors give the number of valid points per batch element; points at
+  index >= length are padding and are never returned.
+- Result slots that hold no neighbour have mask False, idx 0 (so `gather` is always safe) and
+  dist = inf.
+
+Accuracy (why no `torch.cdist`): the descriptor field must be rotation invariant to 1e-5, but
+`cdist`'s default mode expands |q - p|^2 = |q|^2 + |p|^2 - 2 q.p, which loses ~1e-3 near zero
+distance. We sum squared coordinate differences instead, so identical points give exactly 0.
+The squared distances used for selection and the returned distances come from the same float
+operations in the same order, so they agree bit for bit (sorting and radius tests are consistent).
+
+Autograd: selection runs under `no_grad`; when the inputs require grad, the distances of the k
+selected pairs are recomputed differentiably. That keeps the memory of the graph at B*Q*k instead
+of B*Q*P, which matters when the matcher optimises warped query points through the field.
+
+Memory: queries are processed `chunk_size` at a time, so at most about 2 * chunk_size * P distances
+are alive at once (one buffer plus one scratch buffer).
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = [
+    "knn",
+    "ball_query",
+    "gather",
+    "masked_gather",
+    "farthest_point_sample",
+    "chamfer_distance",
+    "nearest_neighbor",
+]
+
+
+# ----------------------------------------------------------------------------- input checks
+
+
+def _check_cloud(name: str, cloud: torch.Tensor) -> None:
+    if not isinstance(cloud, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(cloud).__name__}")
+    if cloud.dim() != 3 or cloud.shape[-1] < 1:
+        raise ValueError(f"{name} must have shape (B, N, D), got {tuple(cloud.shape)}")
+    if not cloud.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got {cloud.dtype}")
+
+
+def _check_pair(query_name: str, query: torch.Tensor, points_name: str, points: torch.Tensor) -> None:
+    _check_cloud(query_name, query)
+    _check_cloud(points_name, points)
+    if query.shape[0] != points.shape[0] or query.shape[-1] != points.shape[-1]:
+        raise ValueError(
+            f"{query_name} {tuple(query.shape)} and {points_name} {tuple(points.shape)} must share "
+            "the batch size B and the coordinate size D"
+        )
+    if query.device != points.device:
+        raise ValueError(f"{query_name} is on {query.device} but {points_name} is on {points.device}")
+
+
+def _check_lengths(name: str, lengths: torch.Tensor | None, cloud: torch.Tensor) -> torch.Tensor | None:
+    """Validate (B,) lengths against a (B, N, D) cloud; None means every point is valid."""
+    if lengths is None:
+        return None
+    if not isinstance(lengths, torch.Tensor) or lengths.shape != (cloud.shape[0],):
+        shape = tuple(lengths.shape) if isinstance(lengths, torch.Tensor) else type(lengths).__name__
+        raise ValueError(f"{name} must be a tensor of shape ({cloud.shape[0]},), got {shape}")
+    if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
+        raise ValueError(f"{name} must be an integer tensor, got {lengths.dtype}")
+    lengths = lengths.to(device=cloud.device, dtype=torch.long)
+    # One host sync; cheap next to the search itself and it turns silent garbage into an error.
+    if bool(((lengths < 0) | (lengths > cloud.shape[1])).any()):
+        raise ValueError(f"{name} must lie in [0, {cloud.shape[1]}], got {lengths.tolist()}")
+    return lengths
+
+
+def _check_chunk(chunk_size: int) -> None:
+    if int(chunk_size) < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+
+
+# ----------------------------------------------------------------------------- distances
+
+
+def _pairwise_sq_dist(query: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """Exact squared distances (B, Q, P) as a sum of squared coordinate differences.
+
+    Built coordinate by coordinate with in-place ops so only two (B, Q, P) buffers exist. Must
+    perform the same float operations, in the same order, as `_paired_sq_dist`.
+    """
+    sq = query[:, :, None, 0] - points[:, None, :, 0]
+    sq.square_()
+    scratch = torch.empty_like(sq) if query.shape[-1] > 1 else None
+    for c in range(1, query.shape[-1]):
+        torch.sub(query[:, :, None, c], points[:, None, :, c], out=scratch)
+        scratch.square_()
+        sq.add_(scratch)
+    return sq
+
+
+def _paired_sq_dist(query: torch.Tensor, neighbours: torch.Tensor) -> torch.Tensor:
+    """Squared distances between query (B, Q, D) and its gathered neighbours (B, Q, k, D).
+
+    Differentiable, and bit-identical to the matching `_pairwise_sq_dist` entries.
+    """
+    sq = (query[:, :, None, 0] - neighbours[..., 0]).square()
+    for c in range(1, query.shape[-1]):
+        sq = sq + (query[:, :, None, c] - neighbours[..., c]).square()
+    return sq
+
+
+def _select_nearest(
+    query: torch.Tensor,
+    points: torch.Tensor,
+    k: int,
+    points_lengths: torch.Tensor | None,
+    chunk_size: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Squared distances and indices (B, Q, k) of the k nearest valid points, ascending.
+
+    Missing neighbours (k > number of valid points) have squared distance inf; their indices are
+    arbitrary and fixed by the caller.
+    """
+    batch, num_query, num_points = query.shape[0], query.shape[1], points.shape[1]
+    k_found = min(k, num_points)
+    sq_out = torch.full((batch, num_query, k), float("inf"), dtype=query.dtype, device=query.device)
+    idx_out = torch.zeros((batch, num_query, k), dtype=torch.long, device=query.device)
+    if k_found == 0 or num_query == 0:
+        return sq_out, idx_out
+    padding = None
+    if points_lengths is not None:
+        arange = torch.arange(num_points, device=points.device)
+        padding = (arange[None, :] >= points_lengths[:, None])[:, None, :]  # (B, 1, P)
+    with torch.no_grad():
+        query_d, points_d = query.detach(), points.detach()
+        for start in range(0, num_query, chunk_size):
+            stop = min(start + chunk_size, num_query)
+            sq = _pairwise_sq_dist(query_d[:, start:stop], points_d)
+            if padding is not None:
+                sq.masked_fill_(padding, float("inf"))
+            # topk on squared distances: sqrt is monotone, and skipping it over (chunk, P) saves time.
+            values, indices = torch.topk(sq, k_found, dim=-1, largest=False, sorted=True)
+            sq_out[:, start:stop, :k_found] = values
+            idx_out[:, start:stop, :k_found] = indices
+    return sq_out, idx_out
+
+
+def _finish(
+    query: torch.Tensor,
+    points: torch.Tensor,
+    sq: torch.Tensor,
+    idx: torch.Tensor,
+    valid: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Turn selected squared distances into (dist, idx, mask), padding slots as documented."""
+    idx = idx.masked_fill(~valid, 0)
+    if torch.is_grad_enabled() and (query.requires_grad or points.requires_grad):
+        sq = _paired_sq_dist(query, gather(points, idx))
+    dist = _safe_sqrt(sq).masked_fill(~valid, float("inf"))
+    return dist, idx, valid
+
+
+def _safe_sqrt(sq: torch.Tensor) -> torch.Tensor:
+    """sqrt with gradient 0 (not NaN) at 0: a query lying on a keypoint is the common case."""
+    positive = sq > 0
+    return torch.where(positive, torch.where(positive, sq, torch.ones_like(sq)).sqrt(), torch.zeros_like(sq))
+
+
+# ----------------------------------------------------------------------------- public ops
+
+
+def knn(
+    query: torch.Tensor,
+    points: torch.Tensor,
+    k: int,
+    points_lengths: torch.Tensor | None = None,
+    chunk_size: int = 4096,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The k nearest valid points of every query point.
+
+    Args:
+        query: (B, Q, D) query points.
+        points: (B, P, D) searched points.
+        k: number of neighbours (>= 1); may exceed the number of valid points.
+        points_lengths: optional (B,) valid-point counts of `points`.
+        chunk_size: queries processed at once (bounds memory at ~chunk_size * P distances).
+
+    Returns:
+        dist (B, Q, k) Euclidean distances sorted ascending; idx (B, Q, k) long indices into
+        `points`; mask (B, Q, k) bool, False where fewer than k valid points exist (there idx = 0,
+        dist = inf). Ties between equal distances are ordered arbitrarily.
+    """
+    _check_pair("query", query, "points", points)
+    if int(k) < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    _check_chunk(chunk_size)
+    points_lengths = _check_lengths("points_lengths", points_lengths, points)
+    sq, idx = _select_nearest(query, points, int(k), points_lengths, int(chunk_size))
+    return _finish(query, points, sq, idx, torch.isfinite(sq))
+
+
+def ball_query(
+    query: torch.Tensor,
+    points: torch.Tensor,
+    radius: float,
+    k: int,
+    points_lengths: torch.Tensor | None = None,
+    chunk_size: int = 4096,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The nearest (not the first stored) up to k valid points within `radius` of each query.
+
+    A point at distance exactly `radius` counts as inside. Because the points inside the ball are
+    exactly a prefix of the ascending neighbour list, this is `knn` followed by a radius mask.
+
+    Returns (dist, idx, mask) shaped (B, Q, k) as in `knn`; slots beyond the points in the ball
+    have mask False, idx 0 and dist inf.
+    """
+    _check_pair("query", query, "points", points)
+    if int(k) < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    radius = float(radius)
+    if not radius >= 0.0:  # also rejects NaN
+        raise ValueError(f"radius must be >= 0, got {radius}")
+    _check_chunk(chunk_size)
+    points_lengths = _check_lengths("points_lengths", points_lengths, points)
+    sq, idx = _select_nearest(query, points, int(k), points_lengths, int(chunk_size))
+    # Compare the rounded distance itself (not sq <= radius**2) so that `dist <= radius` holds
+    # exactly for every returned slot.
+    valid = torch.isfinite(sq) & (sq.sqrt() <= radius)
+    return _finish(query, points, sq, idx, valid)
+
+
+def gather(values: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Pick per-neighbour values: values (B, P, C) or (B, P), idx (B, Q, k) -> (B, Q, k, C) or
+    (B, Q, k). Differentiable in `values`. Indices must lie in [0, P)."""
+    if not isinstance(values, torch.Tensor) or values.dim() not in (2, 3):
+        shape = tuple(values.shape) if isinstance(values, torch.Tensor) else type(values).__name__
+        raise ValueError(f"values must have shape (B, P, C) or (B, P), got {shape}")
+    if not isinstance(idx, torch.Tensor) or idx.dim() != 3 or idx.shape[0] != values.shape[0]:
+        shape = tuple(idx.shape) if isinstance(idx, torch.Tensor) else type(idx).__name__
+        raise ValueError(f"idx must have shape ({values.shape[0]}, Q, k) to match values, got {shape}")
+    if idx.is_floating_point() or idx.dtype == torch.bool:
+        raise ValueError(f"idx must be an integer tensor, got {idx.dtype}")
+    batch, num_query, k = idx.shape
+    flat = idx.reshape(batch, num_query * k).to(device=values.device, dtype=torch.long)
+    if values.dim() == 2:
+        return torch.gather(values, 1, flat).reshape(batch, num_query, k)
+    channels = values.shape[-1]
+    picked = torch.gather(values, 1, flat[:, :, None].expand(-1, -1, channels))
+    return picked.reshape(batch, num_query, k, channels)
+
+
+def masked_gather(
+    values: torch.Tensor, idx: torch.Tensor, mask: torch.Tensor, fill: float = 0.0
+) -> torch.Tensor:
+    """`gather`, with slots where `mask` (B, Q, k) is False set to `fill`."""
+    picked = gather(values, idx)
+    if not isinstance(mask, torch.Tensor) or mask.shape != idx.shape or mask.dtype != torch.bool:
+        shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise ValueError(f"mask must be a bool tensor of shape {tuple(idx.shape)}, got {shape}")
+    mask = mask.to(picked.device)
+    keep = mask if picked.dim() == 3 else mask[..., None]
+    return torch.where(keep, picked, torch.tensor(fill, dtype=picked.dtype, device=picked.device))
+
+
+def farthest_point_sample(
+    points: torch.Tensor,
+    n: int,
+    points_lengths: torch.Tensor | None = None,
+    start_idx: int | None = 0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Farthest-point sampling: indices (B, n) long of n valid points per batch element.
+
+    The first sample is `start_idx` (default 0, deterministic) or, with `start_idx=None`, a uniform
+    random valid index drawn from `generator`. Each next sample is the point whose distance to the
+    already chosen set is largest (first such index on ties). Chosen points are excluded from later
+    picks, so the indices are distinct even when the cloud holds duplicate points.
+
+    Raises ValueError if n exceeds a batch element's number of valid points.
+    """
+    _check_cloud("points", points)
+    points_lengths = _check_lengths("points_lengths", points_lengths, points)
+    batch, num_points = points.shape[0], points.shape[1]
+    device = points.device
+    lengths = points_lengths if points_lengths is not None else torch.full(
+        (batch,), num_points, dtype=torch.long, device=device
+    )
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    fewest = int(lengths.min()) if batch > 0 else num_points
+    if n > fewest:
+        raise ValueError(f"cannot sample {n} points: a batch element has only {fewest} valid points")
+    if start_idx is None:
+        gen_device = generator.device if generator is not None else torch.device("cpu")
+        draw = torch.rand(batch, generator=generator, device=gen_device, dtype=torch.float64)
+        start = (draw.to(device) * lengths.double()).long().clamp_max(lengths - 1)
+    else:
+        if not 0 <= int(start_idx) < fewest:
+            raise ValueError(f"start_idx must lie in [0, {fewest}), got {start_idx}")
+        start = torch.full((batch,), int(start_idx), dtype=torch.long, device=device)
+
+    with torch.no_grad():
+        cloud = points.detach()
+        batch_ids = torch.arange(batch, device=device)
+        # Squared distance to the chosen set; padding gets -inf so argmax never picks it.
+        nearest_sq = torch.full((batch, num_points), float("inf"), dtype=cloud.dtype, device=device)
+        padding = torch.arange(num_points, device=device)[None, :] >= lengths[:, None]
+        nearest_sq.masked_fill_(padding, float("-inf"))
+        chosen = torch.empty((batch, n), dtype=torch.long, device=device)
+        current = start
+        for i in range(n):
+            chosen[:, i] = current
+            newest = cloud[batch_ids, current]  # (B, D)
+            sq = ((cloud - newest[:, None, :]) ** 2).sum(-1)
+            nearest_sq = torch.minimum(nearest_sq, sq)
+            # -1 marks chosen points: below any real distance, above padding.
+            nearest_sq[batch_ids, current] = -1.0
+            current = nearest_sq.argmax(dim=1)
+    return chosen
+
+
+def nearest_neighbor(
+    a: torch.Tensor, b: torch.Tensor, b_lengths: torch.Tensor | None = None, chunk_size: int = 4096
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distance (B, N) and index (B, N) of each point of `a`'s nearest valid point in `b`
+    (inf and 0 when b has no valid point)."""
+    dist, idx, _ = knn(a, b, 1, points_lengths=b_lengths, chunk_size=chunk_size)
+    return dist[..., 0], idx[..., 0]
+
+
+def _masked_mean(values: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+    """Mean over the first lengths[b] entries of each row of values (B, N)."""
+    if lengths is None:
+        return values.mean(dim=1)
+    keep = torch.arange(values.shape[1], device=values.device)[None, :] < lengths[:, None]
+    total = torch.where(keep, values, torch.zeros_like(values)).sum(dim=1)
+    return total / lengths.to(values.dtype)
+
+
+def chamfer_distance(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    a_lengths: torch.Tensor | None = None,
+    b_lengths: torch.Tensor | None = None,
+    squared: bool = False,
+    chunk_size: int = 4096,
+) -> torch.Tensor:
+    """Symmetric chamfer distance (B,): 0.5 * (mean over valid a of the distance to the nearest
+    valid b + mean over valid b of the distance to the nearest valid a). Plain Euclidean
+    distances unless `squared`. Raises ValueError if a batch element of a or b has no valid point.
+    """
+    _check_pair("a", a, "b", b)
+    a_lengths = _check_lengths("a_lengths", a_lengths, a)
+    b_lengths = _check_lengths("b_lengths", b_lengths, b)
+    for name, cloud, lengths in (("a", a, a_lengths), ("b", b, b_lengths)):
+        empty = cloud.shape[1] == 0 if lengths is None else bool((lengths == 0).any())
+        if empty and cloud.shape[0] > 0:
+            raise ValueError(f"chamfer_distance: {name} has a batch element with no valid points")
+    a_to_b, _ = nearest_neighbor(a, b, b_lengths, chunk_size)
+    b_to_a, _ = nearest_neighbor(b, a, a_lengths, chunk_size)
+    # Padding rows of a (or b) may see inf; they are excluded by the masked mean.
+    if squared:
+        a_to_b, b_to_a = a_to_b.square(), b_to_a.square()
+    return 0.5 * (_masked_mean(a_to_b, a_lengths) + _masked_mean(b_to_a, b_lengths))
