@@ -23,11 +23,12 @@ import numpy as np
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it is renamed onto `path`.
 
-    `suffix` keeps an extension some writers insist on (matplotlib picks the format from it).
+    `suffix` ends the temporary name, for writers that pick the format from the extension
+    (matplotlib); temporary names always contain ".tmp".
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:

@@ -51,3 +51,23 @@ def write_box_samples(pool: ObjectPool, root, count: int = 50, seed: int = 0) ->
     for m in pool.models:
         pts = np.asarray(m.bbox_min) + rng.random((count, 3)) * m.size
         write_samples(root, m.model_id, {count: pts.astype(np.float32)})
+
+
+def write_tiny_triplet_root(root, num_train: int = 8, num_test: int = 4, seed: int = 0, count: int = 50):
+    """A scene root with stub-pool triplets and box samples: enough to train on in seconds."""
+    from pathlib import Path
+
+    from scene_analogy.scene import write_triplet
+    from scene_analogy.triplets import SwapSampler, TripletConfig, make_triplet
+
+    root = Path(root)
+    pool = stub_pool()
+    write_box_samples(pool, root / "point_samples", count, seed)
+    cfg = TripletConfig(trans_noise=0.5, rot_noise_deg=90.0)
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", num_train), ("test", num_test)):
+        sampler = SwapSampler(pool, split, cfg)
+        for i in range(n):
+            anchor = random_scene(pool, int(rng.integers(4, 9)), rng, split)
+            write_triplet(root / f"{split}_scene_{i}" / "scene.npz", make_triplet(anchor, pool, sampler, cfg, rng))
+    return root
