@@ -1,0 +1,303 @@
+"""Evaluation metrics of DESIGN §6: PCP, Bi-PCP and (semantic) Chamfer accuracy.
+
+Only the top-1 map of each pair is scored. The evaluator collects one `PairRecord` per pair (plain
+numpy arrays) and calls `summarise`; `format_table` and `write_metrics_json` present the result.
+
+Rules, exactly as implemented
+- PCP@tau: pooled over all RoI points of all pairs (not averaged per pair), a point is correct when
+  its (reflection-aware) error ||F(p) - p_gt|| < tau (strict). A pair with ground truth but no map
+  scores 0 on all its points; a pair without ground truth ("no analogy exists") scores 1 on all its
+  points if the method returned no map, else 0.
+- Bi-PCP@tau: the same pooling with the error ||G(F(p)) - p|| (`roundtrip` vs `roi_points`) and the
+  same reflection allowance. For a pair with ground truth: no map or no inverse map -> 0. For a pair
+  without ground truth: the PCP rule (1 iff no map).
+- Chamfer accuracy@tau, per pair then averaged over pairs: each RoI object's points are mapped; the
+  reference object whose centroid is nearest to the mapped centroid is picked (first one on a tie);
+  their symmetric chamfer is 0.5 * (mean NN distance mapped -> reference + mean NN distance
+  reference -> mapped), plain (unsquared) Euclidean distances; the pair's chamfer is the mean over its
+  RoI objects and the pair is a hit when it is < tau. Semantic variant: additionally a miss when any
+  RoI object's class differs from its picked reference object's class. Without ground truth: hit iff
+  no map. With ground truth and no map: miss.
+
+Reflection allowance (`reflection_aware_errors`), our exact reading of §6
+- Centre both sets (mapped and ground truth) on their own centroids; solve orthogonal Procrustes
+  R = argmin_{R^T R = I} ||M_c R - G_c||_F by SVD *without* the determinant fix, so R may be improper.
+- The allowance applies only when det R < 0 (the best orthogonal fit is a reflection) AND the mapped
+  set is reflection-symmetric: sqrt(CD(M_c, M_c R)) < sym_thresh (0.4 m), i.e. reflecting the mapped
+  set by that very R leaves it (nearly) the same set.
+- CD is the *squared* chamfer in the convention of `pytorch3d.loss.chamfer_distance` (which we take
+  the released code to use): the SUM of the two directional means of squared nearest-neighbour
+  distances. The sqrt in the definition only makes sense on a squared chamfer; it turns it back into
+  metres, comparable with the 0.4 m threshold.
+- The reflection-aligned point is centroid(mapped) + (p_mapped - centroid(mapped)) R: the mapped set
+  reflected in place about its own centroid. Because the set is symmetric under R, this only
+  re-pairs mapped points with ground-truth points inside the same set; translation errors (the set
+  in the wrong place) are never forgiven. Each point's error is min(raw, reflection-aligned).
+- The allowance is computed over all RoI points of a pair at once (the whole RoI is one set).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from . import atomic
+from .neighbors import chamfer_distance
+
+__all__ = [
+    "MAP_ACC_THRES", "BIJECTIVITY_ACC_THRES", "CHAMFER_ACC_THRES", "SYMMETRY_THRESH",
+    "reflection_aware_errors", "PairRecord", "score_pair", "summarise", "format_table",
+    "write_metrics_json",
+]
+
+MAP_ACC_THRES = (0.25, 0.5, 0.75)  # --map_acc_thres, metres
+BIJECTIVITY_ACC_THRES = (0.25, 0.5, 0.75)  # --bijectivity_acc_thres, metres
+CHAMFER_ACC_THRES = (0.15, 0.2, 0.25)  # --chamfer_acc_thres, metres
+SYMMETRY_THRESH = 0.4  # sqrt squared-chamfer below which a set counts as reflection-symmetric
+
+
+def _cloud(points: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(points, dtype=np.float64))[None]
+
+
+def reflection_aware_errors(mapped: np.ndarray, gt: np.ndarray, sym_thresh: float = SYMMETRY_THRESH) -> np.ndarray:
+    """Per-point errors (M,) of mapped (M, 3) against gt (M, 3) with the reflection allowance
+    described in the module docstring."""
+    mapped = np.asarray(mapped, dtype=np.float64)
+    gt = np.asarray(gt, dtype=np.float64)
+    if mapped.ndim != 2 or mapped.shape[-1] != 3 or mapped.shape != gt.shape:
+        raise ValueError(f"mapped {mapped.shape} and gt {gt.shape} must both be (M, 3)")
+    raw = np.linalg.norm(mapped - gt, axis=1)
+    if len(mapped) < 2:
+        return raw
+    centroid = mapped.mean(0)
+    mapped_c, gt_c = mapped - centroid, gt - gt.mean(0)
+    u, _, vt = np.linalg.svd(mapped_c.T @ gt_c)
+    rot = u @ vt  # minimises ||mapped_c @ rot - gt_c||; no det fix, so it may be a reflection
+    if np.linalg.det(rot) >= 0:
+        return raw
+    reflected = mapped_c @ rot
+    # neighbors.chamfer_distance(squared=True) is the *mean* of the two directional means; x2 = sum.
+    squared_chamfer = 2.0 * float(chamfer_distance(_cloud(mapped_c), _cloud(reflected), squared=True)[0])
+    if not math.sqrt(squared_chamfer) < sym_thresh:
+        return raw
+    aligned = reflected + centroid
+    return np.minimum(raw, np.linalg.norm(aligned - gt, axis=1))
+
+
+def _class_table(classes: Mapping[int, Any] | Sequence[Any] | np.ndarray, name: str) -> dict[int, Any]:
+    """Object id -> class, from a dict or from a sequence indexed by object id."""
+    if isinstance(classes, Mapping):
+        items = classes.items()
+    else:
+        items = enumerate(np.asarray(classes).tolist())
+    table = {}
+    for key, value in items:
+        table[int(key)] = value.item() if isinstance(value, np.generic) else value
+    return table
+
+
+def _points(array, name: str, rows: int | None = None) -> np.ndarray:
+    out = np.asarray(array, dtype=np.float64)
+    if out.ndim != 2 or out.shape[1] != 3 or (rows is not None and len(out) != rows):
+        want = f"({rows}, 3)" if rows is not None else "(N, 3)"
+        raise ValueError(f"{name} must have shape {want}, got {out.shape}")
+    if not np.isfinite(out).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return out
+
+
+def _ids(array, name: str, rows: int) -> np.ndarray:
+    out = np.asarray(array)
+    if out.shape != (rows,) or (out.size and out.dtype.kind not in "iu"):
+        raise ValueError(f"{name} must be an integer array of shape ({rows},), got {out.dtype} {out.shape}")
+    return out.astype(np.int64)
+
+
+@dataclass
+class PairRecord:
+    """What the evaluator knows about one scored pair (all numpy, M RoI points).
+
+    roi_points (M, 3); gt_points (M, 3) or None (the pair has no analogy); mapped (M, 3) = F(p) or
+    None (the method returned "no map"); roundtrip (M, 3) = G(F(p)) or None (no inverse map);
+    roi_object_ids (M,) int; roi_classes: RoI object id -> class (dict, or a sequence indexed by id);
+    reference_points (P, 3), reference_object_ids (P,), reference_classes (like roi_classes) for
+    Chamfer accuracy; seconds: the method's time for this pair; name: optional pair label.
+    """
+
+    roi_points: np.ndarray
+    gt_points: np.ndarray | None
+    mapped: np.ndarray | None
+    roundtrip: np.ndarray | None
+    roi_object_ids: np.ndarray
+    roi_classes: Mapping[int, Any] | Sequence[Any] | np.ndarray
+    reference_points: np.ndarray
+    reference_object_ids: np.ndarray
+    reference_classes: Mapping[int, Any] | Sequence[Any] | np.ndarray
+    seconds: float = 0.0
+    name: str = ""
+
+    def __post_init__(self):
+        self.roi_points = _points(self.roi_points, "roi_points")
+        rows = len(self.roi_points)
+        for field_name in ("gt_points", "mapped", "roundtrip"):
+            value = getattr(self, field_name)
+            if value is not None:
+                setattr(self, field_name, _points(value, field_name, rows))
+        self.roi_object_ids = _ids(self.roi_object_ids, "roi_object_ids", rows)
+        self.reference_points = _points(self.reference_points, "reference_points")
+        self.reference_object_ids = _ids(
+            self.reference_object_ids, "reference_object_ids", len(self.reference_points)
+        )
+        self.roi_classes = _class_table(self.roi_classes, "roi_classes")
+        self.reference_classes = _class_table(self.reference_classes, "reference_classes")
+        self.seconds = float(self.seconds)
+        for ids, table, name in ((self.roi_object_ids, self.roi_classes, "roi_classes"),
+                                 (self.reference_object_ids, self.reference_classes, "reference_classes")):
+            missing = sorted(set(np.unique(ids).tolist()) - set(table))
+            if missing:
+                raise ValueError(f"{name} has no class for object id(s) {missing}")
+
+
+@dataclass
+class PairScores:
+    """Per-pair results: pcp_hits (T_map, M) and bi_hits (T_bij, M) bool per point; chamfer (mean
+    over RoI objects, None when not computed); semantic_match (None when not computed);
+    chamfer_hits / sem_chamfer_hits (T_ch,) bool."""
+
+    pcp_hits: np.ndarray
+    bi_hits: np.ndarray
+    chamfer: float | None
+    semantic_match: bool | None
+    chamfer_hits: np.ndarray
+    sem_chamfer_hits: np.ndarray
+
+
+def _pair_chamfer(record: PairRecord) -> tuple[float, bool]:
+    """Mean symmetric chamfer over RoI objects to their nearest-centroid reference objects, and
+    whether every RoI object's class equals its picked reference object's class."""
+    if len(record.reference_points) == 0:
+        raise ValueError(f"pair {record.name!r} has ground truth and a map but no reference points")
+    ref_ids = np.unique(record.reference_object_ids)
+    ref_centroids = np.stack([record.reference_points[record.reference_object_ids == j].mean(0) for j in ref_ids])
+    chamfers, classes_agree = [], True
+    # A loop over the 2-3 RoI objects of a pair; points inside an object are handled as arrays.
+    for obj in np.unique(record.roi_object_ids):
+        mapped = record.mapped[record.roi_object_ids == obj]
+        picked = ref_ids[int(np.argmin(np.linalg.norm(ref_centroids - mapped.mean(0), axis=1)))]
+        reference = record.reference_points[record.reference_object_ids == picked]
+        chamfers.append(float(chamfer_distance(_cloud(mapped), _cloud(reference))[0]))
+        classes_agree &= record.roi_classes[int(obj)] == record.reference_classes[int(picked)]
+    return float(np.mean(chamfers)), bool(classes_agree)
+
+
+def score_pair(
+    record: PairRecord,
+    map_thresholds: Sequence[float] = MAP_ACC_THRES,
+    bijectivity_thresholds: Sequence[float] = BIJECTIVITY_ACC_THRES,
+    chamfer_thresholds: Sequence[float] = CHAMFER_ACC_THRES,
+    sym_thresh: float = SYMMETRY_THRESH,
+) -> PairScores:
+    """Apply every rule of the module docstring to one pair."""
+    map_t = np.asarray(map_thresholds, dtype=np.float64)[:, None]
+    bij_t = np.asarray(bijectivity_thresholds, dtype=np.float64)[:, None]
+    ch_t = np.asarray(chamfer_thresholds, dtype=np.float64)
+    rows = len(record.roi_points)
+    if record.gt_points is None:
+        # No analogy exists: the right answer is "no map", for every metric.
+        correct = record.mapped is None
+        return PairScores(
+            np.full((len(map_t), rows), correct), np.full((len(bij_t), rows), correct), None, None,
+            np.full(len(ch_t), correct), np.full(len(ch_t), correct),
+        )
+    if record.mapped is None:
+        return PairScores(
+            np.zeros((len(map_t), rows), bool), np.zeros((len(bij_t), rows), bool), None, None,
+            np.zeros(len(ch_t), bool), np.zeros(len(ch_t), bool),
+        )
+    pcp_hits = reflection_aware_errors(record.mapped, record.gt_points, sym_thresh)[None] < map_t
+    if record.roundtrip is None:
+        bi_hits = np.zeros((len(bij_t), rows), bool)
+    else:
+        bi_hits = reflection_aware_errors(record.roundtrip, record.roi_points, sym_thresh)[None] < bij_t
+    chamfer, semantic_match = _pair_chamfer(record)
+    chamfer_hits = chamfer < ch_t
+    return PairScores(pcp_hits, bi_hits, chamfer, semantic_match, chamfer_hits, chamfer_hits & semantic_match)
+
+
+def _key(name: str, threshold: float) -> str:
+    return f"{name}@{threshold:g}"
+
+
+def summarise(
+    records: Iterable[PairRecord],
+    map_thresholds: Sequence[float] = MAP_ACC_THRES,
+    bijectivity_thresholds: Sequence[float] = BIJECTIVITY_ACC_THRES,
+    chamfer_thresholds: Sequence[float] = CHAMFER_ACC_THRES,
+    sym_thresh: float = SYMMETRY_THRESH,
+) -> dict[str, float | int]:
+    """Metrics over all pairs, keys in this order: pcp@t..., bi_pcp@t..., chamfer_acc@t...,
+    sem_chamfer_acc@t..., seconds_per_pair, num_pairs (t formatted with :g, e.g. pcp@0.25)."""
+    records = list(records)
+    if not records:
+        raise ValueError("no pairs to summarise")
+    scores = [score_pair(r, map_thresholds, bijectivity_thresholds, chamfer_thresholds, sym_thresh) for r in records]
+    num_points = sum(len(r.roi_points) for r in records)
+    if num_points == 0:
+        raise ValueError("the pairs hold no RoI points")
+    pcp = np.concatenate([s.pcp_hits for s in scores], axis=1).mean(1)
+    bi_pcp = np.concatenate([s.bi_hits for s in scores], axis=1).mean(1)
+    chamfer_acc = np.stack([s.chamfer_hits for s in scores]).mean(0)
+    sem_chamfer_acc = np.stack([s.sem_chamfer_hits for s in scores]).mean(0)
+    results: dict[str, float | int] = {}
+    for name, thresholds, values in (
+        ("pcp", map_thresholds, pcp),
+        ("bi_pcp", bijectivity_thresholds, bi_pcp),
+        ("chamfer_acc", chamfer_thresholds, chamfer_acc),
+        ("sem_chamfer_acc", chamfer_thresholds, sem_chamfer_acc),
+    ):
+        for threshold, value in zip(thresholds, values):
+            results[_key(name, threshold)] = float(value)
+    results["seconds_per_pair"] = float(np.mean([r.seconds for r in records]))
+    results["num_pairs"] = len(records)
+    return results
+
+
+def format_table(results: Mapping[str, Any]) -> str:
+    """An aligned two-column text table (metric, value); fractions with 4 decimals."""
+    rows = []
+    for key, value in results.items():
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            text = str(int(value))
+        elif isinstance(value, (float, np.floating)):
+            text = f"{float(value):.3f} s" if key == "seconds_per_pair" else f"{float(value):.4f}"
+        else:
+            text = str(value)
+        rows.append((str(key), text))
+    name_width = max([len("metric")] + [len(k) for k, _ in rows])
+    value_width = max([len("value")] + [len(v) for _, v in rows])
+    lines = [f"{'metric':<{name_width}}  {'value':>{value_width}}", f"{'-' * name_width}  {'-' * value_width}"]
+    lines += [f"{k:<{name_width}}  {v:>{value_width}}" for k, v in rows]
+    return "\n".join(lines)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # strict JSON has no NaN / inf
+    return value
+
+
+def write_metrics_json(path: str | os.PathLike, results: Mapping[str, Any]) -> None:
+    """Write the metrics as JSON atomically (whole or absent); NaN/inf become null."""
+    atomic.write_json(path, _jsonable(dict(results)))
