@@ -87,3 +87,26 @@ def save_pair_topdown(pair, reference: Scene, path: str | os.PathLike, classes: 
         ax.invert_yaxis()
     class_legend(fig, classes, set(int(c) for c in np.concatenate([pair.scene.class_ids, reference.class_ids])))
     save_figure(fig, path)
+
+
+def save_training_curve(history: list[dict], path: str | os.PathLike) -> None:
+    """Training loss per step and held-out loss / triplet accuracy at each validation."""
+    steps = np.array([h["step"] for h in history])
+    loss = np.array([h["loss"] for h in history])
+    val = [h for h in history if "val_loss" in h]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    window = max(1, len(loss) // 50)  # a running mean so the trend is readable
+    smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
+    ax_loss.plot(steps, loss, color="0.8", linewidth=0.6, label="train (per step)")
+    ax_loss.plot(steps[window - 1:], smooth, color="C0", label=f"train (mean of {window})")
+    if val:
+        ax_loss.plot([h["step"] for h in val], [h["val_loss"] for h in val], "o-", color="C1", label="held-out")
+        ax_acc.plot([h["step"] for h in val], [h["val_acc"] for h in val], "o-", color="C1", label="held-out")
+    ax_acc.plot(steps[window - 1:], np.convolve([h["acc"] for h in history], np.ones(window) / window, "valid"),
+                color="C0", label="train")
+    ax_loss.set(xlabel="step", ylabel="InfoNCE loss", title="loss")
+    ax_acc.set(xlabel="step", ylabel="triplet accuracy", title="triplet accuracy", ylim=(0, 1.02))
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    save_figure(fig, path)

@@ -177,3 +177,20 @@ def test_global_rng_untouched():
     torch.manual_seed(123)
     fit_thin_plate_batched(torch.tensor(centres), torch.tensor(centres), 0.5, strict=False)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_batched_fit_survives_explicit_thread_setting():
+    """torch 2.13 CPU returns garbage from batched LU after set_num_threads(n > 1); the fit must not."""
+    import torch
+    from scene_analogy.match.rbf import fit_thin_plate_batched
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        gen = torch.Generator().manual_seed(0)
+        centres = torch.rand(8, 150, 3, generator=gen, dtype=torch.float64)
+        values = torch.rand(8, 150, 3, generator=gen, dtype=torch.float64)
+        spline = fit_thin_plate_batched(centres, values, smoothing=0.0)
+        torch.testing.assert_close(spline(centres), values, atol=1e-8, rtol=0)
+    finally:
+        torch.set_num_threads(threads)

@@ -32,6 +32,8 @@ weights and tail are NaN and `valid[b]` is False.
 
 from __future__ import annotations
 
+import contextlib
+
 from dataclasses import dataclass
 
 import torch
@@ -255,6 +257,26 @@ def _diagnose(centres: torch.Tensor, values: torch.Tensor, smoothing: float) -> 
     return reasons
 
 
+@contextlib.contextmanager
+def _single_threaded_lapack(device: torch.device):
+    """Batched CPU LU on one thread.
+
+    In torch 2.13 (CPU, MKL), once `torch.set_num_threads(n > 1)` has been called, batched
+    `lu_factor` / `linalg.solve` return garbage without any error (residuals ~1e15 on random 8 x 154
+    x 154 systems; reproduced outside this project). One thread is correct, and these systems are
+    small enough that it costs nothing measurable.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _solve(centres: torch.Tensor, values: torch.Tensor, smoothing: float, max_condition: float):
     """Solve the (K+4)x(K+4) saddle systems in float64; returns weights, raw tail, reasons."""
     batch, num_centres = centres.shape[:2]
@@ -283,11 +305,12 @@ def _solve(centres: torch.Tensor, values: torch.Tensor, smoothing: float, max_co
     rhs = torch.zeros((batch, n, dim), dtype=torch.float64, device=c.device)
     rhs[:, :num_centres] = v
 
-    lu, pivots, info = torch.linalg.lu_factor_ex(lhs)
     # Solving for [rhs | I] also yields the inverse, hence the 1-norm condition number, for the
     # cost of the one factorisation (an SVD per candidate would cost several times more).
     eye = torch.eye(n, dtype=torch.float64, device=c.device).expand(batch, n, n)
-    both = torch.linalg.lu_solve(lu, pivots, torch.cat([rhs, eye], dim=-1))
+    with _single_threaded_lapack(c.device):
+        lu, pivots, info = torch.linalg.lu_factor_ex(lhs)
+        both = torch.linalg.lu_solve(lu, pivots, torch.cat([rhs, eye], dim=-1))
     solution, inverse = both[..., :dim], both[..., dim:]
     cond = torch.linalg.matrix_norm(lhs, ord=1) * torch.linalg.matrix_norm(inverse, ord=1)
     residual = (lhs @ solution - rhs).abs().amax((1, 2))

@@ -1,0 +1,157 @@
+"""Descriptor-field throughput: queries per second at the sizes the matcher uses.
+
+    python benchmarks/field.py [--device cpu|cuda] [--repeats 5] [--explore]
+
+Scene: a seeded room-like scene of 1,500 labelled keypoints (floor-plan corners plus 50 surface
+points on each of 30 box-shaped objects); queries: 1,250 object keypoints, as when the matcher
+describes the RoI and the reference objects. Each row is the median of `--repeats` timed calls after
+one warm-up, under `torch.inference_mode()`, for the presets in `scene_analogy.field.PRESETS`.
+
+`--explore` adds the measurements behind the `fast` preset: (1) evaluation strategies for one
+architecture (torch's `nn.TransformerEncoder` with and without its nested-tensor fast path, under
+no_grad and inference_mode, against the field's own `_encode`), and (2) a grid of layers x
+feed-forward x neighbour cap with the field's own path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import statistics
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from scene_analogy.field import PRESETS, FieldConfig  # noqa: E402
+from scene_analogy.neighbors import ball_query, gather  # noqa: E402
+
+NUM_POINTS, NUM_QUERIES, NUM_OBJECTS, POINTS_PER_OBJECT = 1500, 1250, 30, 50
+
+
+def room_scene(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(points (1, 1500, 3), labels (1, 1500), queries (1, 1250, 3)) of a seeded furnished room.
+
+    Objects are boxes (0.4-2 m wide, 0.3-2 m tall) standing on the floor of a 6 x 4.5 m room, with
+    keypoints uniform on their faces; the floor plan is the 8 room corners at floor and ceiling height.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    size = torch.tensor([6.0, 2.8, 4.5])
+    half = torch.rand(NUM_OBJECTS, 3, generator=gen) * torch.tensor([0.8, 0.85, 0.8]) + torch.tensor([0.2, 0.15, 0.2])
+    centre = torch.rand(NUM_OBJECTS, 3, generator=gen) * (size - 2 * half) + half
+    centre[:, 1] = half[:, 1]  # standing on the floor
+    # Uniform point in the box, then pushed onto a random face: a surface sample.
+    local = (torch.rand(NUM_OBJECTS, POINTS_PER_OBJECT, 3, generator=gen) * 2 - 1)
+    axis = torch.randint(0, 3, (NUM_OBJECTS, POINTS_PER_OBJECT), generator=gen)
+    side = torch.randint(0, 2, (NUM_OBJECTS, POINTS_PER_OBJECT), generator=gen).float() * 2 - 1
+    local.scatter_(2, axis[..., None], side[..., None])
+    objects = (centre[:, None] + local * half[:, None]).reshape(-1, 3)
+    classes = torch.randint(0, 8, (NUM_OBJECTS,), generator=gen).repeat_interleave(POINTS_PER_OBJECT) + 1
+    corners = torch.tensor([[x, y, z] for y in (0.0, 2.8) for x in (0.0, 6.0) for z in (0.0, 4.5)])
+    points = torch.cat([corners, objects])[:NUM_POINTS]
+    labels = torch.cat([torch.zeros(8, dtype=torch.long), classes])[:NUM_POINTS]
+    queries = objects[:NUM_QUERIES]
+    return points[None], labels[None], queries[None]
+
+
+def median_seconds(fn, repeats: int, device: torch.device) -> float:
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def queries_per_second(cfg: FieldConfig, scene, device, repeats: int, mode=torch.inference_mode) -> float:
+    torch.manual_seed(0)
+    field = cfg.build().to(device).eval()
+    points, labels, queries = (t.to(device) for t in scene)
+    with mode():
+        return queries.shape[1] / median_seconds(lambda: field(queries, points, labels), repeats, device)
+
+
+def _torch_encoder_qps(cfg: FieldConfig, scene, device, repeats: int, nested: bool, mode,
+                      fastpath: bool = True) -> float:
+    """The same descriptor computed with torch's own nn.TransformerEncoder.forward (for comparison)."""
+    torch.backends.mha.set_fastpath_enabled(fastpath)
+    try:
+        return _torch_encoder_run(cfg, scene, device, repeats, nested, mode)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(True)
+
+
+def _torch_encoder_run(cfg: FieldConfig, scene, device, repeats: int, nested: bool, mode) -> float:
+    torch.manual_seed(0)
+    field = cfg.build().to(device).eval()
+    field.feat_transformer.enable_nested_tensor = nested
+    field.feat_transformer.use_nested_tensor = nested
+    points, labels, queries = (t.to(device) for t in scene)
+
+    def run():
+        dist, idx, mask = ball_query(queries, points, cfg.radius, cfg.max_neighbors)
+        scaled = torch.where(mask, dist, torch.zeros_like(dist))[0] / cfg.radius
+        tokens = field._tokens(scaled, gather(labels, idx)[0].masked_fill(~mask[0], 0))
+        x = torch.cat([field.summary_emb.weight.expand(len(tokens), 1, -1), tokens], 1)
+        pad = torch.cat([mask.new_zeros(len(tokens), 1), ~mask[0]], 1)
+        out = field.final_lin(field.feat_transformer(x, src_key_padding_mask=pad)[:, 0])
+        return torch.nn.functional.normalize(out, dim=-1)
+
+    with mode():
+        return queries.shape[1] / median_seconds(run, repeats, device)
+
+
+def explore(scene, device, repeats: int) -> None:
+    base = dataclasses.replace(PRESETS["paper"], num_layers=3, feedforward=128, max_neighbors=32)
+    print("\n(1) evaluation strategy, 3 layers / ff 128 / 32 neighbours, queries/s")
+    for label, fn in [
+        ("nn.TransformerEncoder, no_grad, fast path disabled", lambda: _torch_encoder_qps(base, scene, device, repeats, False, torch.no_grad, fastpath=False)),
+        ("nn.TransformerEncoder, inference_mode, fast path, nested", lambda: _torch_encoder_qps(base, scene, device, repeats, True, torch.inference_mode)),
+        ("nn.TransformerEncoder, inference_mode, fast path, no nested", lambda: _torch_encoder_qps(base, scene, device, repeats, False, torch.inference_mode)),
+        ("field._encode (SDPA, summary-only last layer), no_grad", lambda: queries_per_second(base, scene, device, repeats, torch.no_grad)),
+        ("field._encode (SDPA, summary-only last layer), inference_mode", lambda: queries_per_second(base, scene, device, repeats)),
+    ]:
+        print(f"  {label:62s} {fn():8.0f}", flush=True)
+    print("\n(2) architecture grid with field._encode, inference_mode, queries/s")
+    print(f"  {'layers':>6s} {'ff':>5s} {'k':>4s} {'q/s':>8s}")
+    for layers in (2, 3, 4):
+        for ff in (64, 128, 256):
+            for k in (24, 32, 48):
+                cfg = dataclasses.replace(base, num_layers=layers, feedforward=ff, max_neighbors=k)
+                print(f"  {layers:6d} {ff:5d} {k:4d} {queries_per_second(cfg, scene, device, repeats):8.0f}", flush=True)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--explore", action="store_true", help="also print the measurements behind 'fast'")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    scene = room_scene()
+    points, _, queries = scene
+    dist, _, mask = ball_query(queries, points, 0.75, NUM_POINTS)
+    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+          f"{NUM_QUERIES} queries vs {NUM_POINTS} keypoints; neighbours within 0.75 m: "
+          f"mean {mask.sum(-1).float().mean():.0f}, min {mask.sum(-1).min()}")
+    print(f"{'preset':22s} {'layers':>6s} {'ff':>5s} {'k':>4s} {'width':>5s} {'queries/s':>10s}")
+    for name, cfg in PRESETS.items():
+        qps = queries_per_second(cfg, scene, device, args.repeats)
+        print(f"{name:22s} {cfg.num_layers:6d} {cfg.feedforward:5d} {cfg.max_neighbors:4d} {cfg.width:5d} {qps:10.0f}",
+              flush=True)
+    if args.explore:
+        explore(scene, device, args.repeats)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""Descriptor-field checkpoints: `{"state_dict", "config"}` written atomically, read without pickle.
+
+A checkpoint always knows its own shape: `config` is `dataclasses.asdict(FieldConfig)`, so loading
+rebuilds the module from it and then checks every weight against the module's own names and shapes,
+naming the first offending key. Files load with `torch.load(weights_only=True)`, which cannot execute
+code. `save_pretrained(dir, field)` writes `dir/model.pth` and a human-readable `dir/config.json`;
+`load_field(dir)` checks that the two agree.
+
+The authors' released `model.pth` is a pickled module, not a checkpoint of this kind; `load_field`
+says so and points at `python -m scene_analogy.convert_checkpoint`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from . import atomic
+from .errors import DataError
+
+if TYPE_CHECKING:
+    from .field import ContextDescriptorField, FieldConfig
+
+__all__ = ["save_checkpoint", "load_field", "save_pretrained", "load_config", "config_from_dict",
+           "check_state_dict"]
+
+MODEL_NAME = "model.pth"
+CONFIG_NAME = "config.json"
+
+
+def save_checkpoint(path: str | os.PathLike, field: "ContextDescriptorField", **extra: Any) -> None:
+    """Write `{"state_dict", "config", **extra}` atomically; tensors are moved to the CPU.
+
+    `extra` must hold plain Python values (numbers, strings, lists, dicts) or tensors so the file
+    stays loadable with `weights_only=True`.
+    """
+    for key in ("state_dict", "config"):
+        if key in extra:
+            raise ValueError(f"save_checkpoint: '{key}' is reserved")
+    state = {name: tensor.detach().cpu() for name, tensor in field.state_dict().items()}
+    payload = {"state_dict": state, "config": dataclasses.asdict(field.cfg), **extra}
+    with atomic.atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def save_pretrained(directory: str | os.PathLike, field: "ContextDescriptorField", **extra: Any) -> Path:
+    """Write `directory/model.pth` (checkpoint) and `directory/config.json`; returns the folder."""
+    directory = Path(directory)
+    save_checkpoint(directory / MODEL_NAME, field, **extra)
+    atomic.write_json(directory / CONFIG_NAME, dataclasses.asdict(field.cfg))
+    return directory
+
+
+def config_from_dict(config: Any, path: str | os.PathLike | None = None) -> "FieldConfig":
+    """A FieldConfig from a saved dict; unknown or invalid fields raise DataError naming them."""
+    from .field import FieldConfig  # deferred: field.py re-exports this module's functions
+
+    if not isinstance(config, dict):
+        raise DataError(path, f"the field config must be a dict, got {type(config).__name__}")
+    known = {f.name for f in dataclasses.fields(FieldConfig)}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise DataError(path, f"unknown field config key(s) {', '.join(map(repr, unknown))}")
+    try:
+        return FieldConfig(**config)
+    except (TypeError, ValueError) as exc:
+        raise DataError(path, f"invalid field config: {exc}") from None
+
+
+def load_config(path: str | os.PathLike) -> "FieldConfig":
+    """The FieldConfig in a `config.json` (or in `<dir>/config.json` when given a folder)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CONFIG_NAME
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(path, "no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(path, f"not a readable JSON field config ({exc})") from None
+    return config_from_dict(config, path)
+
+
+def check_state_dict(state: Any, field: "ContextDescriptorField", path: str | os.PathLike | None) -> None:
+    """Raise DataError naming the first key that is missing, unexpected, or of the wrong shape."""
+    if not isinstance(state, dict):
+        raise DataError(path, f"'state_dict' must be a dict of tensors, got {type(state).__name__}")
+    expected = field.state_dict()
+    for key, tensor in expected.items():
+        if key not in state:
+            raise DataError(path, f"key '{key}' is missing from the weights but the config needs it")
+        value = state[key]
+        if not isinstance(value, torch.Tensor):
+            raise DataError(path, f"key '{key}' holds a {type(value).__name__}, not a tensor")
+        if tuple(value.shape) != tuple(tensor.shape):
+            raise DataError(path, f"key '{key}' has shape {tuple(value.shape)} but the config expects "
+                                  f"{tuple(tensor.shape)}")
+    unexpected = [key for key in state if key not in expected]
+    if unexpected:
+        raise DataError(path, f"unexpected key '{unexpected[0]}' in the weights (not part of the config's field)")
+
+
+def _read(path: Path, map_location) -> dict:
+    if not path.is_file():
+        raise DataError(path, "no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for foreign files; all mean "not ours"
+        message = str(exc)
+        if "KeyPointFeatureField" in message:
+            raise DataError(path, "this is the authors' pickled module, not a checkpoint; convert it with "
+                                  "`python -m scene_analogy.convert_checkpoint IN OUT`") from None
+        first_line = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
+        raise DataError(path, f"not a descriptor-field checkpoint ({first_line})") from None
+    if not isinstance(payload, dict) or "state_dict" not in payload or "config" not in payload:
+        what = f"a dict with keys {sorted(map(str, payload))}" if isinstance(payload, dict) else type(payload).__name__
+        raise DataError(path, f"not a descriptor-field checkpoint: expected a dict with 'state_dict' and "
+                              f"'config', found {what}")
+    return payload
+
+
+def load_field(path: str | os.PathLike, map_location="cpu") -> "ContextDescriptorField":
+    """Rebuild a field from a checkpoint file, or from a folder written by `save_pretrained`.
+
+    The field comes back in eval mode on `map_location`. Any mismatch between the config and the
+    weights raises DataError naming the key; for a folder, `config.json` must match the checkpoint.
+    """
+    path = Path(path)
+    folder = path if path.is_dir() else None
+    if folder is not None:
+        path = folder / MODEL_NAME
+    payload = _read(path, map_location)
+    cfg = config_from_dict(payload["config"], path)
+    if folder is not None and (folder / CONFIG_NAME).is_file():
+        sidecar = load_config(folder)
+        if sidecar != cfg:
+            diff = [f.name for f in dataclasses.fields(cfg) if getattr(cfg, f.name) != getattr(sidecar, f.name)]
+            raise DataError(folder / CONFIG_NAME, f"disagrees with {MODEL_NAME} on {', '.join(diff)}")
+    field = cfg.build()
+    check_state_dict(payload["state_dict"], field, path)
+    field.load_state_dict(payload["state_dict"])
+    if isinstance(map_location, (str, torch.device)):
+        field = field.to(map_location)
+    return field.eval()

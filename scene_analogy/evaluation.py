@@ -1,0 +1,118 @@
+"""Evaluation: pairs with ground truth in, the matcher run on each, DESIGN §6 metrics out.
+
+An `EvalExample` is a target scene, a reference scene, the RoI (target object indices) and, for each
+RoI object, the reference object it corresponds to (None when the pair has no analogy). Point-level
+ground truth (DESIGN §6): for each RoI object and its reference object, load `sample_<N>` of both
+models, scale each by its own per-axis scale, Hungarian-match the two point sets in that frame
+(box-centred), then pose each with its own scene's pose; the matched reference point is the ground
+truth of each RoI point.
+
+`seconds_per_pair` counts the forward map only (coarse + fine); the backward run that Bi-PCP needs
+is not timed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .errors import DataError
+from .keypoints import scene_keypoints
+from .match.inputs import MatchConfig, MatchScene
+from .match.pipeline import find_analogy, inverse
+from .metrics import PairRecord, summarise
+from .queries import box_frame_points, match_objects
+from .samples import PointSamples
+from .scene import Scene, read_eval_pair, read_triplet, scene_dirs
+
+
+@dataclass
+class EvalExample:
+    name: str
+    target: Scene
+    reference: Scene
+    roi: np.ndarray  # (R,) target object indices
+    gt_objects: np.ndarray | None  # (R,) reference object index per RoI object; None = no analogy
+
+
+def choose_roi(idx_map: np.ndarray, centroids: np.ndarray, rng: np.random.Generator, extra=(1, 2)) -> np.ndarray:
+    """A random kept object (idx_map >= 0) plus its 1-2 nearest kept objects; never a distractor."""
+    kept = np.flatnonzero(idx_map >= 0)
+    if len(kept) == 0:
+        raise ValueError("no kept object to build a region of interest from")
+    seed_obj = kept[rng.integers(len(kept))]
+    count = 1 + int(rng.integers(extra[0], extra[1] + 1))
+    dist = np.linalg.norm(centroids[kept, :][:, [0, 2]] - centroids[seed_obj, [0, 2]], axis=1)
+    return kept[np.argsort(dist, kind="stable")[:count]]
+
+
+def augment_examples(scene_root: str | os.PathLike, seed: int = 0, limit: int | None = None,
+                     allow_pickle: bool = False) -> list[EvalExample]:
+    """Evaluation pairs of `<scene_root>_augment`: target = augmented `pair_pos`, reference = the
+    original `pos` scene of the same folder. The RoI of pair i is drawn from a generator seeded by
+    (seed, i), so it does not depend on which other pairs are evaluated."""
+    root = Path(scene_root)
+    aug_root = root.parent / f"{root.name}_augment"
+    dirs = scene_dirs(aug_root, "test") or scene_dirs(aug_root)
+    if not dirs:
+        raise DataError(aug_root, "no evaluation pairs found (run the augmentation step first)")
+    examples = []
+    for i, d in enumerate(dirs[:limit]):
+        pair = read_eval_pair(d / "scene.npz", allow_pickle=allow_pickle)
+        reference = read_triplet(root / d.name / "scene.npz", ("pos",))["pos"]
+        roi = choose_roi(pair.idx_map, pair.scene.bbox_centroids, np.random.default_rng([seed, i]))
+        examples.append(EvalExample(d.name, pair.scene, reference, roi, pair.idx_map[roi]))
+    return examples
+
+
+def ground_truth(example: EvalExample, samples: PointSamples) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """RoI points (M, 3), their RoI object index (M,) and ground-truth points (M, 3) or None."""
+    roi_scene = example.target.subset(example.roi)
+    canon_t = samples.stack(roi_scene.model_ids)
+    roi_points = roi_scene.world_points(canon_t)
+    owner = np.repeat(example.roi, canon_t.shape[1])
+    if example.gt_objects is None:
+        return roi_points.reshape(-1, 3), owner, None
+    ref_scene = example.reference.subset(example.gt_objects)
+    canon_r = samples.stack(ref_scene.model_ids)
+    match = match_objects(box_frame_points(roi_scene, canon_t), box_frame_points(ref_scene, canon_r))
+    gt = ref_scene.world_points(np.take_along_axis(canon_r, match[..., None], axis=1))
+    return roi_points.reshape(-1, 3), owner, gt.reshape(-1, 3)
+
+
+def match_scene(scene: Scene, samples: PointSamples) -> MatchScene:
+    return MatchScene.from_scene(scene, scene_keypoints(scene, samples))
+
+
+def evaluate_examples(examples: list[EvalExample], samples: PointSamples, local_field, global_field,
+                      cfg: MatchConfig, maps_dir: str | os.PathLike | None = None, bidirectional: bool = True,
+                      progress: bool = True) -> tuple[dict, list[PairRecord], list]:
+    """Run the matcher on every example; returns (metrics dict, per-pair records, match results)."""
+    records, results = [], []
+    for ex in tqdm(examples, desc="matching pairs", disable=not progress):
+        target, reference = match_scene(ex.target, samples), match_scene(ex.reference, samples)
+        roi_points, owner, gt = ground_truth(ex, samples)
+        start = time.perf_counter()
+        result = find_analogy(target, reference, ex.roi, local_field, global_field, cfg)
+        seconds = time.perf_counter() - start
+        mapped = roundtrip = None
+        if result.best is not None:
+            mapped = result.best.apply(roi_points)
+            if bidirectional:
+                back = inverse(result, target, reference, local_field, global_field, cfg)
+                roundtrip = None if back.best is None else back.best.apply(mapped)
+            if maps_dir is not None:
+                result.best.save(Path(maps_dir) / f"{ex.name}.npz")
+        ref_objects = reference.instance >= 0
+        records.append(PairRecord(
+            roi_points, gt, mapped, roundtrip, owner, dict(enumerate(ex.target.class_ids.tolist())),
+            reference.points[ref_objects], reference.instance[ref_objects],
+            dict(enumerate(ex.reference.class_ids.tolist())), seconds=seconds, name=ex.name,
+        ))
+        results.append(result)
+    return summarise(records), records, results

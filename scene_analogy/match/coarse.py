@@ -1,0 +1,284 @@
+"""Coarse stage of the matcher (DESIGN §5.1-5.3): candidate global maps, batched refinement and
+object correspondence. Every candidate is a tensor row; loops run only over optimisation steps.
+
+Map convention, used everywhere in the matcher: points are rows, x' = x A^T + b (i.e. A x + b).
+- Candidate (RoI object i, reference object j, yaw k 2pi/n, mirror m):
+  A = R_yaw(k 2pi/n) . M . diag(s, 1, s), M = diag(-1, 1, 1) if mirrored else I,
+  s = (xz half-diagonal of box j) / (xz half-diagonal of box i);
+  b = c_j - A c_i with b_y = 0 (no vertical shift; A keeps y, so heights stay as they are).
+- Refinement parametrises x' = (x - mu) A^T + t about the RoI centroid mu, so a yaw or scale
+  update turns the RoI in place instead of swinging it around the world origin; b = t - A mu.
+  `scale_rot`: A = R_yaw(theta) . M . diag(exp(l)) with theta, l (3,), t free and the mirror fixed;
+  `affine`: A (3, 3) and t free.
+- Cost of a map = mean over all RoI points p of ||f_tgt(p) - f_ref(A p + b)||_2 (`idw.py`).
+
+Decisions where the design is silent:
+- Overlap suppression compares two candidates by the mean, over RoI objects, of the xz-footprint IoU
+  of that object's warped box under either map. The IoU of two convex quads is estimated from an
+  8 x 8 grid of cell centres per footprint (point-in-quad tests): exact for identical boxes, off by
+  ~1/8 of an edge at worst, and vectorised over all candidate pairs at once.
+- Greedy suppression in cost order runs as a fixed-point iteration over the whole keep-vector
+  (keep_i = no kept earlier candidate overlaps i), which reproduces greedy NMS exactly and needs no
+  loop over candidates.
+- Object correspondence uses box centres (warped RoI box centre vs reference box centre).
+- During refinement the k nearest keypoints are re-searched every `_REFRESH` steps among all
+  keypoints and in between picked among the 4k nearest found then (steps move points by millimetres).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .assignment import batched_assignment
+from .idw import idw_cost, nearest_candidates
+from .inputs import MatchConfig
+
+__all__ = ["yaw_rotation", "generate_candidates", "greedy_keep", "footprint_iou", "refine_maps",
+           "correspond_objects", "score_maps", "run_coarse", "CoarseResult"]
+
+_REFRESH = 10
+_GRID = 8
+
+
+def yaw_rotation(theta: torch.Tensor) -> torch.Tensor:
+    """Rotations about +y (..., 3, 3) for angles (...) (same convention as geometry.yaw_matrix)."""
+    c, s = torch.cos(theta), torch.sin(theta)
+    z, o = torch.zeros_like(theta), torch.ones_like(theta)
+    return torch.stack([torch.stack([c, z, s], -1), torch.stack([z, o, z], -1),
+                        torch.stack([-s, z, c], -1)], -2)
+
+
+def _mirror(flags: torch.Tensor) -> torch.Tensor:
+    """diag(-1 if mirrored else 1, 1, 1) for flags (C,) bool -> (C, 3, 3)."""
+    d = torch.ones(flags.shape + (3,), dtype=torch.float32, device=flags.device)
+    d[..., 0] = torch.where(flags, -1.0, 1.0)
+    return torch.diag_embed(d)
+
+
+@dataclass
+class Candidates:
+    """C candidate maps: linear (C, 3, 3), offset (C, 3), yaw (C,), mirror (C,) bool,
+    log_scale (C, 3), pair (C, 2) (RoI slot, reference object) they were seeded from."""
+
+    linear: torch.Tensor
+    offset: torch.Tensor
+    yaw: torch.Tensor
+    mirror: torch.Tensor
+    log_scale: torch.Tensor
+    pair: torch.Tensor
+
+    def take(self, index: torch.Tensor) -> "Candidates":
+        return Candidates(*(getattr(self, f)[index] for f in ("linear", "offset", "yaw", "mirror", "log_scale", "pair")))
+
+
+def generate_candidates(roi_classes, roi_centres, roi_sizes, ref_classes, ref_centres, ref_sizes,
+                        num_rot: int, mirror: bool) -> Candidates:
+    """All same-class (RoI object, reference object) pairs x num_rot yaws x {no mirror, mirror}.
+
+    Inputs are tensors: classes (Nr,), (Nf,); centres and sizes (Nr, 3), (Nf, 3). Order: pair-major,
+    then yaw, then mirror. C = pairs * num_rot * (2 if mirror else 1).
+    """
+    device = roi_centres.device
+    pair = torch.nonzero(roi_classes[:, None] == ref_classes[None, :])  # (Np, 2)
+    yaws = torch.arange(num_rot, device=device, dtype=torch.float32) * (2 * math.pi / num_rot)
+    flips = torch.tensor([False, True] if mirror else [False], device=device)
+    n_pair, n_yaw, n_flip = len(pair), len(yaws), len(flips)
+    pair = pair[:, None, None, :].expand(n_pair, n_yaw, n_flip, 2).reshape(-1, 2)
+    yaw = yaws[None, :, None].expand(n_pair, n_yaw, n_flip).reshape(-1)
+    flip = flips[None, None, :].expand(n_pair, n_yaw, n_flip).reshape(-1)
+    half_diag = lambda sizes: 0.5 * torch.sqrt(sizes[:, 0] ** 2 + sizes[:, 2] ** 2)  # noqa: E731
+    s = half_diag(ref_sizes)[pair[:, 1]] / half_diag(roi_sizes)[pair[:, 0]].clamp_min(1e-6)
+    log_scale = torch.stack([s.log(), torch.zeros_like(s), s.log()], -1)
+    linear = yaw_rotation(yaw) @ _mirror(flip) @ torch.diag_embed(log_scale.exp())
+    offset = ref_centres[pair[:, 1]] - (linear @ roi_centres[pair[:, 0], :, None])[..., 0]
+    offset[:, 1] = 0.0
+    return Candidates(linear, offset, yaw, flip, log_scale, pair)
+
+
+def greedy_keep(overlap: torch.Tensor) -> torch.Tensor:
+    """Greedy suppression: overlap (C, C) bool for candidates sorted best first -> keep (C,) bool.
+
+    keep_i = not any(keep_j and overlap_ij for j < i). Solved as a fixed-point iteration (Jacobi):
+    after t sweeps the first t entries are final, so it stops after at most C sweeps, usually a few.
+    """
+    n = overlap.shape[0]
+    earlier = torch.tril(overlap, diagonal=-1).to(torch.float32)
+    keep = torch.ones(n, dtype=torch.bool, device=overlap.device)
+    for _ in range(n + 1):
+        new = (earlier @ keep.to(torch.float32)) == 0
+        if bool((new == keep).all()):
+            break
+        keep = new
+    return keep
+
+
+def warped_footprints(linear, offset, centres, sizes, rots) -> torch.Tensor:
+    """xz corners (C, N, 4, 2) of N boxes (centres, sizes, rots) warped by C maps."""
+    signs = torch.tensor([[-1, -1], [1, -1], [1, 1], [-1, 1]], dtype=centres.dtype, device=centres.device)
+    local = torch.zeros(4, 3, dtype=centres.dtype, device=centres.device)
+    local[:, [0, 2]] = 0.5 * signs
+    corners = centres[:, None] + torch.einsum("nij,nkj->nki", rots, local[None] * sizes[:, None])  # (N, 4, 3)
+    warped = torch.einsum("cij,nkj->cnki", linear, corners) + offset[:, None, None]
+    return warped[..., [0, 2]]
+
+
+def footprint_iou(quads: torch.Tensor) -> torch.Tensor:
+    """Mean over the N objects of the estimated IoU between candidates: quads (C, N, 4, 2) -> (C, C)."""
+    u = (torch.arange(_GRID, dtype=quads.dtype, device=quads.device) + 0.5) / _GRID
+    a, b, d = quads[:, :, 0], quads[:, :, 1], quads[:, :, 3]  # corners 0, 1, 3 span the parallelogram
+    grid = torch.stack(torch.meshgrid(u, u, indexing="ij"), -1).reshape(-1, 2)  # (G, 2)
+    samples = a[:, :, None] + grid[None, None, :, :1] * (b - a)[:, :, None] + grid[None, None, :, 1:] * (d - a)[:, :, None]
+    edge = torch.roll(quads, -1, dims=2) - quads  # (C, N, 4, 2)
+    # rel[c1, c2, n, g, e] = sample g of (c1, n) relative to corner e of (c2, n)
+    rel = samples[:, None, :, :, None, :] - quads[None, :, :, None, :, :]
+    cross = edge[None, :, :, None, :, 0] * rel[..., 1] - edge[None, :, :, None, :, 1] * rel[..., 0]
+    inside = (cross >= 0).all(-1) | (cross <= 0).all(-1)  # (C, C, N, G)
+    frac = inside.float().mean(-1)  # share of c1's footprint inside c2's
+    e1, e2 = b - a, d - a
+    area = (e1[..., 0] * e2[..., 1] - e1[..., 1] * e2[..., 0]).abs()  # (C, N)
+    inter = 0.5 * (frac * area[:, None] + frac.transpose(0, 1) * area[None, :])
+    union = area[:, None] + area[None, :] - inter
+    return (inter / union.clamp_min(1e-12)).mean(-1)
+
+
+def refine_maps(cands: Candidates, roi_points, ref_points, dots, gram, cfg: MatchConfig):
+    """Batched Adam on the coarse cost (module docstring). Returns linear (C, 3, 3), offset (C, 3),
+    per-point costs (C, R) of the refined maps (exact neighbour search, no grad)."""
+    mu = roi_points.mean(0)
+    num = len(cands.linear)
+    t = (cands.linear @ mu + cands.offset).clone().requires_grad_(True)
+    if cfg.global_mapping_type == "affine":
+        free = [cands.linear.clone().requires_grad_(True), t]
+
+        def linear_of():
+            return free[0]
+    else:
+        free = [cands.yaw.clone().requires_grad_(True), cands.log_scale.clone().requires_grad_(True), t]
+        mirror = _mirror(cands.mirror)
+
+        def linear_of():
+            return yaw_rotation(free[0]) @ mirror @ torch.diag_embed(free[1].exp())
+
+    centred = roi_points - mu
+    num_roi = len(roi_points)
+    # All C x R warped points form one query cloud (B = 1): memory stays at one chunk x P distances.
+    points = ref_points[None]
+    rows = torch.arange(num * num_roi, device=mu.device) % num_roi  # query (c, r) reads dots row r
+    zero = torch.zeros(1, dtype=torch.long, device=mu.device)
+
+    def warp(linear, offset):
+        return (torch.einsum("cij,rj->cri", linear, centred) + offset[:, None]).reshape(1, -1, 3)
+
+    def cost_of(linear, offset, candidates=None):
+        cost = idw_cost(warp(linear, offset), points, dots[None], gram[None], cfg.idw_k, cfg.idw_eps,
+                        dots_batch=zero, dots_rows=rows, gram_batch=zero, candidates=candidates)
+        return cost.reshape(num, num_roi)
+
+    if cfg.refine_steps > 0 and num > 0:
+        optimiser = torch.optim.Adam(free, lr=cfg.refine_lr)
+        near = None
+        for step in range(cfg.refine_steps):
+            linear = linear_of()
+            if step % _REFRESH == 0:
+                with torch.no_grad():
+                    near = nearest_candidates(warp(linear, free[-1]), points, 4 * cfg.idw_k)
+            optimiser.zero_grad(set_to_none=True)
+            # Sum over candidates: each candidate's gradient is that of its own mean cost.
+            cost_of(linear, free[-1], near).mean(1).sum().backward()
+            optimiser.step()
+    with torch.no_grad():
+        linear = linear_of().detach()
+        point_cost = cost_of(linear, free[-1].detach())
+        offset = free[-1].detach() - linear @ mu
+    return linear, offset, point_cost
+
+
+def correspond_objects(linear, offset, roi_centres, roi_classes, ref_centres, ref_classes, inlier_dist):
+    """Hungarian matching of warped RoI box centres to reference box centres for C maps at once.
+
+    Returns match (C, Nr) long: the reference object of each RoI object if it is an inlier (matched,
+    same class, within inlier_dist), else -1; and num_inliers (C,).
+    """
+    warped = torch.einsum("cij,nj->cni", linear, roi_centres) + offset[:, None]
+    dist = (warped[:, :, None, :] - ref_centres[None, None]).square().sum(-1).sqrt()  # (C, Nr, Nf)
+    forbidden = (roi_classes[:, None] != ref_classes[None, :]).expand_as(dist)
+    col, _ = batched_assignment(dist, forbidden)
+    picked = torch.gather(dist, 2, col.clamp_min(0)[..., None])[..., 0]
+    match = torch.where((col >= 0) & (picked.to(dist.dtype) < inlier_dist), col, torch.full_like(col, -1))
+    return match, (match >= 0).sum(1)
+
+
+@dataclass
+class CoarseResult:
+    """Surviving coarse maps (rows sorted: most inliers, then lowest cost).
+
+    linear (C, 3, 3), offset (C, 3), mirror (C,) bool, cost (C,), point_cost (C, R) per RoI point,
+    match (C, Nr) reference object per RoI object (-1 none), num_inliers (C,);
+    num_candidates = all same-class candidates scored; boxes (S, Nr, 4, 2) warped RoI footprints of
+    the candidates that survived suppression (before refinement) and refined_boxes (S, Nr, 4, 2)."""
+
+    linear: torch.Tensor
+    offset: torch.Tensor
+    mirror: torch.Tensor
+    cost: torch.Tensor
+    point_cost: torch.Tensor
+    match: torch.Tensor
+    num_inliers: torch.Tensor
+    num_candidates: int
+    boxes: np.ndarray
+    refined_boxes: np.ndarray
+
+
+def score_maps(linear, offset, roi_points, ref_points, dots, gram, cfg: MatchConfig) -> torch.Tensor:
+    """Per-point coarse costs (C, R) of C fixed maps (exact neighbours, no grad)."""
+    num, num_roi = len(linear), len(roi_points)
+    if num == 0:
+        return roi_points.new_zeros(0, num_roi)
+    with torch.no_grad():
+        warped = (torch.einsum("cij,rj->cri", linear, roi_points) + offset[:, None]).reshape(1, -1, 3)
+        rows = torch.arange(num * num_roi, device=roi_points.device) % num_roi
+        zero = torch.zeros(1, dtype=torch.long, device=roi_points.device)
+        cost = idw_cost(warped, ref_points[None], dots[None], gram[None], cfg.idw_k, cfg.idw_eps,
+                        dots_batch=zero, dots_rows=rows, gram_batch=zero)
+    return cost.reshape(num, num_roi)
+
+
+def run_coarse(roi_points, f_roi, roi_boxes, roi_classes, ref_points, f_ref, ref_boxes, ref_classes,
+               cfg: MatchConfig) -> CoarseResult:
+    """The whole coarse stage on tensors (all on one device).
+
+    roi_points (R, 3) and their descriptors f_roi (R, D); ref_points (Pf, 3) the reference object
+    keypoints and f_ref (Pf, D); boxes are (centres (N, 3), sizes (N, 3), rots (N, 3, 3)) of the RoI
+    objects and of all reference objects; classes (Nr,), (Nf,).
+    """
+    with torch.no_grad():
+        dots = f_roi @ f_ref.T  # (R, Pf)
+        gram = f_ref @ f_ref.T  # (Pf, Pf)
+        cands = generate_candidates(roi_classes, roi_boxes[0], roi_boxes[1], ref_classes, ref_boxes[0],
+                                    ref_boxes[1], cfg.global_num_rot, cfg.mirror)
+        num_candidates = len(cands.linear)
+        cost = score_maps(cands.linear, cands.offset, roi_points, ref_points, dots, gram, cfg).mean(1)
+        ranked = torch.argsort(torch.where(cost < cfg.global_dist_valid_thres, cost, torch.full_like(cost, float("inf"))))
+        num_valid = int((cost < cfg.global_dist_valid_thres).sum())
+        cands = cands.take(ranked[:min(cfg.global_topk, num_valid)])
+        quads = warped_footprints(cands.linear, cands.offset, *roi_boxes)
+        if len(quads):
+            cands = cands.take(greedy_keep(footprint_iou(quads) >= cfg.nms_iou))
+        boxes = warped_footprints(cands.linear, cands.offset, *roi_boxes)
+    linear, offset, point_cost = refine_maps(cands, roi_points, ref_points, dots, gram, cfg)
+    with torch.no_grad():
+        cost = point_cost.mean(1) if len(point_cost) else point_cost.new_zeros(0)
+        match, num_inliers = correspond_objects(linear, offset, roi_boxes[0], roi_classes, ref_boxes[0],
+                                                ref_classes, cfg.inlier_dist)
+        # Most inliers first, then lowest cost; keep only the maps with the most inliers (>= 1).
+        order = torch.argsort(cost.double() - 4.0 * num_inliers.double())  # cost lies in [0, 2]
+        best = int(num_inliers.max()) if len(num_inliers) else 0
+        order = order[num_inliers[order] == best] if best > 0 else order[:0]
+        refined = warped_footprints(linear, offset, *roi_boxes)
+    return CoarseResult(linear[order], offset[order], cands.mirror[order], cost[order], point_cost[order],
+                        match[order], num_inliers[order], num_candidates, boxes.cpu().numpy(),
+                        refined.cpu().numpy())

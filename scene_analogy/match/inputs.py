@@ -1,0 +1,186 @@
+"""What the matcher takes in: `MatchScene` (one scene's keypoints and object boxes) and `MatchConfig`
+(every knob of DESIGN §5, named after the published `main_field_match` flags where one exists).
+
+Box convention (the same as `Scene`): an object's box is (centre (3,), size (3,), rot (3, 3)) with
+world = centre + rot @ (local * size) for local in [-0.5, 0.5]^3; `rot` may be improper (det -1)
+after a mirrored transform.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from ..keypoints import FLOOR_LABEL, Keypoints
+from ..scene import Scene
+
+__all__ = ["MatchScene", "MatchConfig", "pad_objects"]
+
+
+@dataclass(frozen=True)
+class MatchConfig:
+    """Matcher settings (DESIGN §5). Distances are metres, costs are descriptor distances in [0, 2].
+
+    local_lr = 1e-3 (measured): Adam moves a coordinate by at most ~lr per step, so 100 steps bound
+    the drift of a point to ~0.1 m per axis. The box snap already lands within centimetres when the
+    coarse map is right, so the field only has to polish. On a 1.2x-rescaled, rotated, mirrored
+    copy of a scene (untrained field: descriptors no longer agree exactly) PCP@0.10 of the final
+    map was 0.98 / 0.94 / 0.89 for local_lr 1e-3 / 2e-3 / 5e-3: larger steps let the points wander
+    onto neighbouring keypoints with similar descriptors.
+    local_valid_thres = 0.1: see `pipeline.py` (chosen by measurement there).
+    """
+
+    global_num_rot: int = 4
+    mirror: bool = True
+    global_dist_valid_thres: float = 1.5
+    global_mapping_type: str = "scale_rot"
+    global_topk: int = 30
+    nms_iou: float = 0.5
+    refine_steps: int = 100
+    refine_lr: float = 1e-3
+    idw_k: int = 5
+    idw_eps: float = 0.01  # metres; w = 1 / sqrt(d^2 + eps^2): finite weights and gradients at d = 0
+    inlier_dist: float = 2.0
+    local_steps: int = 100
+    local_lr: float = 1e-3
+    local_rbf_smoothing: float = 0.5
+    local_valid_thres: float = 0.1
+    topk_maps: int = 1
+    fine_candidates: int = 8  # best coarse maps (most inliers, then cost) that go through the fine stage
+    duplicate_dist: float = 0.1  # maps whose mapped RoI points differ by less (mean, metres) are duplicates
+    device: str = "cpu"
+
+    def __post_init__(self):
+        if self.global_mapping_type not in ("scale_rot", "affine"):
+            raise ValueError(f"global_mapping_type must be 'scale_rot' or 'affine', got {self.global_mapping_type!r}")
+        for name in ("global_num_rot", "global_topk", "idw_k", "topk_maps", "fine_candidates"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("refine_steps", "local_steps"):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True, eq=False)
+class MatchScene:
+    """One scene as the matcher sees it.
+
+    points (P, 3) float32 keypoints; labels (P,) int64 embedding indices (0 floor plan, c + 1 class c);
+    instance (P,) int64 object index, -1 for the floor plan; per object n: class_ids (N,),
+    box_centres (N, 3), box_sizes (N, 3), box_rots (N, 3, 3).
+    """
+
+    points: np.ndarray
+    labels: np.ndarray
+    instance: np.ndarray
+    class_ids: np.ndarray
+    box_centres: np.ndarray
+    box_sizes: np.ndarray
+    box_rots: np.ndarray
+
+    def __post_init__(self):
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
+        set_("points", np.asarray(self.points, dtype=np.float32).reshape(-1, 3))
+        set_("labels", np.asarray(self.labels, dtype=np.int64).reshape(-1))
+        set_("instance", np.asarray(self.instance, dtype=np.int64).reshape(-1))
+        set_("class_ids", np.asarray(self.class_ids, dtype=np.int64).reshape(-1))
+        n = len(self.class_ids)
+        set_("box_centres", np.asarray(self.box_centres, dtype=np.float64).reshape(n, 3))
+        set_("box_sizes", np.asarray(self.box_sizes, dtype=np.float64).reshape(n, 3))
+        set_("box_rots", np.asarray(self.box_rots, dtype=np.float64).reshape(n, 3, 3))
+        p = len(self.points)
+        if self.labels.shape != (p,) or self.instance.shape != (p,):
+            raise ValueError(f"labels {self.labels.shape} and instance {self.instance.shape} must be ({p},)")
+        if p and (self.instance.min() < -1 or self.instance.max() >= n):
+            raise ValueError(f"instance ids must lie in [-1, {n - 1}]")
+
+    def __len__(self) -> int:
+        return len(self.class_ids)
+
+    @classmethod
+    def from_scene(cls, scene: Scene, keypoints: Keypoints) -> "MatchScene":
+        """From a `Scene` and its `Keypoints` (scene_keypoints): boxes are the scene's oriented boxes."""
+        return cls(keypoints.points, keypoints.labels, keypoints.instance, scene.class_ids,
+                   scene.bbox_centroids, scene.bbox_sizes, scene.rots)
+
+    @classmethod
+    def from_points(cls, points, instance, labels=None, class_ids=None, floor_points=None,
+                    path: str = "<points>") -> "MatchScene":
+        """From raw instance-labelled points (e.g. a scan); boxes are axis-aligned (rot = I).
+
+        points (P, 3); instance (P,) ids 0..N-1 (-1 = unlabelled, dropped); per-point class ids
+        `labels` (P,) (class c, NOT the embedding index) or per-object `class_ids` (N,); without
+        either every object is class 0 (use a semantics-free field). floor_points (F, 3) optional
+        floor-plan keypoints (label 0). A box is the min/max extent of its points on every axis.
+        Problems with the data raise DataError(path, ...).
+        """
+        points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+        instance = np.asarray(instance).astype(np.int64).reshape(-1)
+        if len(instance) != len(points):
+            raise DataError(path, f"{len(points)} points but {len(instance)} instance ids")
+        if not np.isfinite(points).all():
+            raise DataError(path, "points contain NaN or inf")
+        keep = instance >= 0
+        points, instance = points[keep], instance[keep]
+        if len(points) == 0:
+            raise DataError(path, "no point carries an instance id >= 0")
+        ids, instance = np.unique(instance, return_inverse=True)  # compact ids 0..N-1
+        n = len(ids)
+        if class_ids is not None:
+            class_ids = np.asarray(class_ids, dtype=np.int64).reshape(-1)
+            if len(class_ids) != n:
+                raise DataError(path, f"{n} objects but {len(class_ids)} class ids")
+        elif labels is not None:
+            labels = np.asarray(labels).astype(np.int64).reshape(-1)[keep]
+            class_ids = np.zeros(n, dtype=np.int64)
+            class_ids[instance] = labels  # one write per point; the last wins
+            if (labels != class_ids[instance]).any():
+                raise DataError(path, "an instance carries more than one class label")
+        else:
+            class_ids = np.zeros(n, dtype=np.int64)
+        if (class_ids < 0).any():
+            raise DataError(path, "class labels must be >= 0")
+        lo = np.full((n, 3), np.inf)
+        hi = np.full((n, 3), -np.inf)
+        np.minimum.at(lo, instance, points)
+        np.maximum.at(hi, instance, points)
+        point_labels = class_ids[instance] + 1
+        if floor_points is not None:
+            floor_points = np.asarray(floor_points, dtype=np.float64).reshape(-1, 3)
+            points = np.concatenate([points, floor_points])
+            point_labels = np.concatenate([point_labels, np.full(len(floor_points), FLOOR_LABEL)])
+            instance = np.concatenate([instance, np.full(len(floor_points), -1)])
+        return cls(points, point_labels, instance, class_ids, (lo + hi) / 2, hi - lo,
+                   np.broadcast_to(np.eye(3), (n, 3, 3)))
+
+    def tensors(self, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(points (P, 3) float32, labels (P,) long) on `device`."""
+        return (torch.as_tensor(self.points, device=device),
+                torch.as_tensor(self.labels, device=device))
+
+
+def pad_objects(scene: MatchScene, objects: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keypoint indices of the given objects, padded: (len(objects), M) int64 and a (.., M) bool mask.
+
+    M is the largest keypoint count among them; padding slots hold index 0 and mask False. Points keep
+    their order in the scene. Vectorised: a stable sort by object slot, then ranks within each slot.
+    """
+    objects = np.asarray(objects, dtype=np.int64).reshape(-1)
+    slot_of_object = np.full(len(scene) + 1, -1, dtype=np.int64)
+    slot_of_object[objects] = np.arange(len(objects))
+    slot = slot_of_object[scene.instance]  # instance -1 reads the sentinel at index N: -1
+    picked = np.nonzero(slot >= 0)[0]
+    order = picked[np.argsort(slot[picked], kind="stable")]
+    slots = slot[order]
+    counts = np.bincount(slots, minlength=len(objects))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.arange(len(order)) - starts[slots]
+    width = int(counts.max()) if len(objects) else 0
+    index = np.zeros((len(objects), width), dtype=np.int64)
+    mask = np.zeros((len(objects), width), dtype=bool)
+    index[slots, rank] = order
+    mask[slots, rank] = True
+    return index, mask

@@ -1,0 +1,172 @@
+"""The whole matcher (DESIGN §5): `find_analogy(target, reference, roi, local_field, global_field, cfg)`.
+
+Result maps are `AnalogyMap`s: F(x) = A x + b + d(x) for ANY point x (rows: x A^T + b + d(x)), with
+- A = `linear`: the refined coarse map: R_yaw(theta) . M . diag(exp(l)) (`scale_rot`, M the x-mirror
+  or I) or a free 3x3 (`affine`);
+- b = `offset`, so that A x + b carries the RoI onto the reference;
+- d = thin-plate spline with centres at the RoI keypoints (target coordinates), weights and a
+  degree-1 tail, fitted to (optimised point - (A p + b)) (see `local.py`), so d is small and smooth
+  away from the RoI, where F falls back to the tail-corrected global map.
+`map.correspondence` rows are (target object index, reference object index) of the matched RoI
+objects; `map.cost` is the mean over RoI objects of their fine costs; `map.roi_points` the RoI
+keypoints (flat, object by object, in scene order).
+
+Stages and what is timed: coarse = global-field descriptors + candidates + refinement + object
+correspondence; fine = local-field descriptors + box snap + point optimisation + spline; total = all.
+
+Selection (§5.5): the fine maps are ranked by cost; a map is a near-duplicate of a better one when it
+has the same object correspondence or its mapped RoI points lie within `duplicate_dist` (mean) of
+the better map's; the best `topk_maps` survivors are returned. `best` is the first one unless its
+cost exceeds `local_valid_thres` ("no analogy").
+
+local_valid_thres = 0.1 (measured with `python benchmarks/match.py --thres-study`: untrained fast
+field, synthetic rooms, RoI of 3 neighbouring objects): true pairs (the room vs a rotated copy with
+re-sampled keypoints) cost 0.026-0.063 after the fine stage; the same RoI matched into six unrelated
+rooms cost 0.154-0.603. 0.1 separates the two. This is a property of the field: re-measure it for a
+trained checkpoint (the flag is `--local_valid_thres`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .analogy_map import AnalogyMap
+from .coarse import greedy_keep, run_coarse
+from .inputs import MatchConfig, MatchScene, pad_objects
+from .local import run_fine
+
+__all__ = ["AnalysisResult", "find_analogy", "inverse"]
+
+
+@dataclass
+class AnalysisResult:
+    """maps: best first (at most topk_maps); best: maps[0] or None ("no analogy"); object_costs:
+    (Nr,) per map; timings: seconds for "coarse", "fine", "total"; candidate_boxes (S, Nr, 4, 2) and
+    refined_boxes: xz footprints of the RoI boxes under the coarse candidates that survived
+    suppression, before / after refinement (for pictures); num_candidates: all candidates scored."""
+
+    maps: list[AnalogyMap]
+    best: AnalogyMap | None
+    roi: np.ndarray
+    object_costs: list[np.ndarray] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    candidate_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 4, 2)))
+    refined_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 4, 2)))
+    num_candidates: int = 0
+
+
+def _describe(field_module, scene: MatchScene, query: np.ndarray, device) -> torch.Tensor:
+    """Descriptors (Q, D) at query points in the full scene context, on `device`."""
+    points, labels = scene.tensors(field_module.device)
+    q = torch.as_tensor(query, dtype=torch.float32, device=field_module.device)
+    with torch.no_grad():
+        out = field_module(q[None], points[None], labels[None])[0]
+    return out.to(device=device, dtype=torch.float32)
+
+
+def _boxes(scene: MatchScene, index, device):
+    return tuple(torch.as_tensor(a[index], dtype=torch.float32, device=device)
+                 for a in (scene.box_centres, scene.box_sizes, scene.box_rots))
+
+
+def find_analogy(target: MatchScene, reference: MatchScene, roi, local_field, global_field,
+                 cfg: MatchConfig = MatchConfig()) -> AnalysisResult:
+    """Map the RoI objects `roi` (target object indices) into `reference` (module docstring)."""
+    start = time.perf_counter()
+    device = torch.device(cfg.device)
+    roi = np.asarray(roi, dtype=np.int64).reshape(-1)
+    if len(roi) == 0 or roi.min() < 0 or roi.max() >= len(target) or len(np.unique(roi)) != len(roi):
+        raise ValueError(f"roi must be distinct target object indices in [0, {len(target)}), got {roi.tolist()}")
+    roi_index, roi_mask_np = pad_objects(target, roi)
+    if not roi_mask_np.any(1).all():
+        raise ValueError(f"RoI objects {roi[~roi_mask_np.any(1)].tolist()} have no keypoints")
+    roi_flat = target.points[roi_index[roi_mask_np]]  # (R, 3): object by object, scene order
+    roi_points = torch.as_tensor(target.points[roi_index], device=device)  # (Nr, M, 3)
+    roi_mask = torch.as_tensor(roi_mask_np, device=device)
+    result = AnalysisResult([], None, roi)
+
+    ref_obj = np.nonzero(reference.instance >= 0)[0]
+    if len(ref_obj) == 0 or len(reference) == 0:
+        result.timings = {"coarse": time.perf_counter() - start, "fine": 0.0, "total": time.perf_counter() - start}
+        return result
+    f_roi = _describe(global_field, target, roi_flat, device)
+    f_ref = _describe(global_field, reference, reference.points[ref_obj], device)
+    roi_classes = torch.as_tensor(target.class_ids[roi], device=device)
+    ref_classes = torch.as_tensor(reference.class_ids, device=device)
+    roi_box = _boxes(target, roi, device)
+    ref_box = _boxes(reference, slice(None), device)
+    coarse = run_coarse(torch.as_tensor(roi_flat, device=device), f_roi, roi_box, roi_classes,
+                        torch.as_tensor(reference.points[ref_obj], device=device), f_ref, ref_box, ref_classes, cfg)
+    result.candidate_boxes, result.refined_boxes = coarse.boxes, coarse.refined_boxes
+    result.num_candidates = coarse.num_candidates
+    coarse_done = time.perf_counter()
+    keep = min(cfg.fine_candidates, len(coarse.cost))
+    if keep == 0:
+        result.timings = {"coarse": coarse_done - start, "fine": 0.0, "total": time.perf_counter() - start}
+        return result
+
+    match = coarse.match[:keep]
+    used = np.unique(match[match >= 0].cpu().numpy())
+    ref_index, ref_mask = pad_objects(reference, used)
+    if local_field is global_field:  # reuse: row of each reference object keypoint in f_ref
+        row = np.full(len(reference.points), 0, dtype=np.int64)
+        row[ref_obj] = np.arange(len(ref_obj))
+        f_ref_local = f_ref[torch.as_tensor(row[ref_index], device=device)]
+        f_roi_local = f_roi
+    else:
+        f_ref_local = torch.zeros(len(used), ref_index.shape[1], f_ref.shape[1], device=device)
+        f_ref_local[torch.as_tensor(ref_mask, device=device)] = _describe(
+            local_field, reference, reference.points[ref_index[ref_mask]], device)
+        f_roi_local = _describe(local_field, target, roi_flat, device)
+    f_roi_pad = torch.zeros(roi_mask.shape + (f_roi_local.shape[1],), device=device)
+    f_roi_pad[roi_mask] = f_roi_local
+    ref_slot = torch.full((len(reference),), -1, dtype=torch.long, device=device)
+    ref_slot[torch.as_tensor(used, device=device)] = torch.arange(len(used), device=device)
+    fine = run_fine(coarse.linear[:keep], coarse.offset[:keep], match, coarse.point_cost[:keep], roi_points,
+                    roi_mask, f_roi_pad, roi_box,
+                    torch.as_tensor(reference.points[ref_index], device=device),
+                    torch.as_tensor(ref_mask.sum(1), device=device), f_ref_local,
+                    _boxes(reference, used, device), ref_slot, cfg)
+
+    with torch.no_grad():
+        # Mapped RoI points of each map, for duplicate suppression (a degenerate spline counts as 0).
+        flat = torch.as_tensor(roi_flat, device=device, dtype=torch.float64)
+        linear64, offset64 = coarse.linear[:keep].double(), coarse.offset[:keep].double()
+        mapped = torch.einsum("cij,rj->cri", linear64, flat) + offset64[:, None]
+        mapped = mapped + torch.nan_to_num(fine.spline(flat)) * fine.spline.valid[:, None, None]
+        order = torch.argsort(fine.cost)
+        m, mp = match[order], mapped[order]
+        same_match = (m[:, None] == m[None, :]).all(-1)
+        close = (mp[:, None] - mp[None, :]).norm(dim=-1).mean(-1) < cfg.duplicate_dist
+        order = order[greedy_keep(same_match | close)][:cfg.topk_maps]
+
+    order_list = order.cpu().tolist()  # building the output objects: at most topk_maps of them
+    for c in order_list:
+        matched = match[c].cpu().numpy()
+        valid = bool(fine.spline.valid[c])
+        corr = np.stack([roi, matched], 1)[matched >= 0]
+        meta = {"mirror": bool(coarse.mirror[c]), "coarse_cost": float(coarse.cost[c]),
+                "num_inliers": int(coarse.num_inliers[c]), "mapping_type": cfg.global_mapping_type,
+                "spline_valid": valid, "smoothing": float(cfg.local_rbf_smoothing)}
+        result.maps.append(AnalogyMap.from_spline(
+            linear64[c], offset64[c], fine.spline[c] if valid else None, float(fine.cost[c]),
+            roi_points=roi_flat, correspondence=corr, meta=meta))
+        result.object_costs.append(fine.object_cost[c].cpu().numpy())
+    if result.maps and result.maps[0].cost <= cfg.local_valid_thres:
+        result.best = result.maps[0]
+    end = time.perf_counter()
+    result.timings = {"coarse": coarse_done - start, "fine": end - coarse_done, "total": end - start}
+    return result
+
+
+def inverse(result: AnalysisResult, target: MatchScene, reference: MatchScene, local_field, global_field,
+            cfg: MatchConfig = MatchConfig()) -> AnalysisResult:
+    """The backward run for Bi-PCP: RoI = the reference objects that `result.best` matched, other
+    scene = the target. With no forward map (or no matched object) the result has no maps."""
+    if result.best is None or len(result.best.correspondence) == 0:
+        return AnalysisResult([], None, np.zeros(0, dtype=np.int64))
+    return find_analogy(reference, target, result.best.correspondence[:, 1], local_field, global_field, cfg)

@@ -1,0 +1,114 @@
+"""Coarse stage: candidates, IDW field, suppression, refinement, object correspondence."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from scene_analogy.field import FieldConfig
+from scene_analogy.match.coarse import (footprint_iou, generate_candidates, greedy_keep, run_coarse,
+                                        warped_footprints)
+from scene_analogy.match.idw import idw_cost, idw_descriptors
+from scene_analogy.match.inputs import MatchConfig, pad_objects
+from scene_analogy.match.synthetic_pairs import box_keypoint_scene, transformed_copy, true_linear
+from tests.helpers import random_scene, stub_pool
+
+
+def _boxes(scene, index):
+    return tuple(torch.as_tensor(a[index], dtype=torch.float32) for a in (scene.box_centres, scene.box_sizes, scene.box_rots))
+
+
+def test_candidate_count_and_exact_seed():
+    roi_classes = torch.tensor([1, 2, 1])
+    ref_classes = torch.tensor([1, 1, 3, 2, 5])
+    centres, sizes = torch.rand(3, 3), torch.rand(3, 3) + 0.5
+    linear = torch.as_tensor(true_linear(np.pi, True, 1.3), dtype=torch.float32)
+    ref_centres = torch.rand(5, 3)
+    ref_centres[3] = linear @ centres[1]  # same height: the seed adds no vertical shift
+    ref_sizes = torch.rand(5, 3) + 0.5
+    ref_sizes[3] = sizes[1] * torch.tensor([1.3, 1.0, 1.3])
+    cands = generate_candidates(roi_classes, centres, sizes, ref_classes, ref_centres, ref_sizes, 4, True)
+    pairs = int((roi_classes[:, None] == ref_classes[None]).sum())
+    assert len(cands.linear) == pairs * 2 * 4 == 40
+    # The pair (1, 3) at yaw pi with mirror is exactly the true map.
+    row = torch.nonzero((cands.pair == torch.tensor([1, 3])).all(1) & cands.mirror & (cands.yaw - np.pi).abs().lt(1e-5))[0, 0]
+    assert torch.allclose(cands.linear[row], linear, atol=1e-5)
+    moved = cands.linear[row] @ centres[1] + cands.offset[row]
+    assert torch.allclose(moved, ref_centres[3], atol=1e-5) and cands.offset[row, 1] == 0
+
+
+def test_idw_cost_matches_explicit_and_has_finite_gradients():
+    gen = torch.Generator().manual_seed(0)
+    points = torch.rand(1, 40, 3, generator=gen)
+    desc = torch.nn.functional.normalize(torch.randn(1, 40, 16, generator=gen), dim=-1)
+    f_t = torch.nn.functional.normalize(torch.randn(1, 12, 16, generator=gen), dim=-1)
+    query = torch.cat([points[:, :4], torch.rand(1, 8, 3, generator=gen)], 1).requires_grad_(True)  # 4 on keypoints
+    explicit = (f_t - idw_descriptors(query, points, desc, 5, 0.01)).norm(dim=-1)
+    fast = idw_cost(query, points, f_t @ desc.transpose(1, 2), desc @ desc.transpose(1, 2), 5, 0.01)
+    assert torch.allclose(explicit, fast, atol=1e-5)
+    fast.sum().backward()
+    assert torch.isfinite(query.grad).all() and query.grad.abs().sum() > 0
+
+
+def test_greedy_keep_equals_sequential_greedy():
+    gen = torch.Generator().manual_seed(3)
+    for _ in range(20):
+        over = torch.rand(15, 15, generator=gen) < 0.3
+        over = over | over.T
+        keep, expected = greedy_keep(over), []
+        for i in range(15):  # brute force reference
+            expected.append(not any(expected[j] and bool(over[i, j]) for j in range(i)))
+        assert keep.tolist() == expected
+
+
+def test_footprint_iou_hand_values():
+    centres = torch.zeros(1, 3)
+    sizes = torch.tensor([[2.0, 1.0, 1.0]])
+    rots = torch.eye(3)[None]
+    linear = torch.eye(3).expand(3, 3, 3)
+    offset = torch.tensor([[0.0, 0, 0], [1.0, 0, 0], [10.0, 0, 0]])  # same, half overlap, disjoint
+    iou = footprint_iou(warped_footprints(linear, offset, centres, sizes, rots))
+    assert iou[0, 0] == pytest.approx(1.0) and iou[0, 2] == 0.0
+    assert iou[0, 1] == pytest.approx(1 / 3, abs=0.02) and iou[1, 0] == pytest.approx(iou[0, 1])
+
+
+@pytest.fixture(scope="module")
+def coarse_inputs():
+    torch.manual_seed(0)
+    field = FieldConfig(num_layers=1, feedforward=32, max_neighbors=16).build().eval()
+    rng = np.random.default_rng(1)
+    target = box_keypoint_scene(random_scene(stub_pool(), 8, rng), 30, rng)
+    ref = transformed_copy(target, np.pi / 2, True, 1.0, [3.0, 0.0, -2.0])
+    roi = np.array([0, 1, 2])
+    index, mask = pad_objects(target, roi)
+    roi_points = torch.as_tensor(target.points[index[mask]])
+    obj = np.nonzero(ref.instance >= 0)[0]
+    with torch.no_grad():
+        f_roi = field.describe(roi_points, target.points, target.labels)
+        f_ref = field.describe(ref.points[obj], ref.points, ref.labels)
+    return (roi_points, f_roi, _boxes(target, roi), torch.as_tensor(target.class_ids[roi]),
+            torch.as_tensor(ref.points[obj]), f_ref, _boxes(ref, slice(None)), torch.as_tensor(ref.class_ids))
+
+
+@pytest.mark.parametrize("mapping", ["scale_rot", "affine"])
+def test_true_candidate_survives_refinement(coarse_inputs, mapping):
+    cfg = MatchConfig(global_mapping_type=mapping, refine_steps=30)
+    result = run_coarse(*coarse_inputs, cfg)
+    pairs = int((coarse_inputs[3][:, None] == coarse_inputs[7][None]).sum())
+    assert result.num_candidates == pairs * 2 * cfg.global_num_rot
+    truth = torch.as_tensor(true_linear(np.pi / 2, True, 1.0), dtype=torch.float32)
+    assert len(result.cost) >= 1
+    assert torch.allclose(result.linear[0], truth, atol=0.05)
+    assert torch.allclose(result.offset[0], torch.tensor([3.0, 0.0, -2.0]), atol=0.1)
+    assert result.match[0].tolist() == [0, 1, 2] and int(result.num_inliers[0]) == 3
+    assert float(result.cost[0]) < 0.05
+    assert (result.num_inliers == result.num_inliers[0]).all()  # only maps with the most inliers
+
+
+def test_threshold_drops_everything(coarse_inputs):
+    cfg = dataclasses.replace(MatchConfig(), global_dist_valid_thres=0.0, refine_steps=2)
+    result = run_coarse(*coarse_inputs, cfg)
+    assert len(result.cost) == 0 and result.num_candidates > 0

@@ -1,0 +1,100 @@
+"""Fine stage: box snap, point optimisation, spline through the optimised points."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from scene_analogy.match.coarse import yaw_rotation
+from scene_analogy.match.idw import idw_cost
+from scene_analogy.match.inputs import MatchConfig
+from scene_analogy.match.local import box_snap, cube_symmetries, optimise_points, run_fine
+
+MIRROR = torch.diag(torch.tensor([-1.0, 1.0, 1.0]))
+
+
+def _yaw(deg):
+    return yaw_rotation(torch.tensor(float(np.deg2rad(deg))))
+
+
+def test_cube_symmetries_are_distinct_and_keep_up():
+    q = cube_symmetries()
+    assert len({tuple(m.flatten().tolist()) for m in q}) == 8
+    assert torch.equal(q[:, 1], torch.tensor([0.0, 1.0, 0.0]).expand(8, 3))
+
+
+@pytest.mark.parametrize("map_yaw,mirror,expected", [
+    (90, False, [5.0, 0.0, 3.0]),    # same orientation as the reference box: Q = I
+    (270, False, [5.0, 0.0, 7.0]),   # warped box turned 180 deg: the opposite face
+    (90, True, [5.0, 0.0, 3.0]),     # mirrored map: the -x face lands where +x did above
+])
+def test_box_snap_by_hand(map_yaw, mirror, expected):
+    # RoI box: centre 0, size (2, 1, 1), axis-aligned. Reference box: centre (5, 0, 5), size (4, 1, 2),
+    # yaw 90 deg: its local +x axis points to world -z.
+    roi_box = (torch.zeros(1, 3), torch.tensor([[2.0, 1.0, 1.0]]), torch.eye(3)[None])
+    ref_box = (torch.tensor([[5.0, 0.0, 5.0]]), torch.tensor([[4.0, 1.0, 2.0]]), _yaw(90)[None])
+    linear = _yaw(map_yaw) @ (MIRROR if mirror else torch.eye(3))
+    point = torch.tensor([[[1.0, 0.0, 0.0]]]) if not mirror else torch.tensor([[[-1.0, 0.0, 0.0]]])
+    snapped = box_snap(point, linear[None], roi_box, ref_box)
+    assert torch.allclose(snapped[0, 0], torch.tensor(expected), atol=1e-5)
+
+
+def test_box_snap_mirrored_map_keeps_the_mirror():
+    roi_box = (torch.zeros(1, 3), torch.tensor([[2.0, 1.0, 1.0]]), torch.eye(3)[None])
+    ref_box = (torch.tensor([[5.0, 0.0, 5.0]]), torch.tensor([[4.0, 1.0, 2.0]]), _yaw(90)[None])
+    linear = _yaw(90) @ MIRROR
+    points = torch.tensor([[[1.0, 0.0, 0.5], [-1.0, 0.5, -0.5]]])
+    snapped = box_snap(points, linear[None], roi_box, ref_box)
+    # Expected: the same map scaled to the box: p -> c_j + R_90 M diag(2, 1, 2) p
+    expected = torch.tensor([5.0, 0.0, 5.0]) + points[0] @ (_yaw(90) @ MIRROR @ torch.diag(torch.tensor([2.0, 1.0, 2.0]))).T
+    assert torch.allclose(snapped[0], expected, atol=1e-5)
+
+
+def _object_problem(seed=0, slots=2, m=12, mr=20, dim=16):
+    gen = torch.Generator().manual_seed(seed)
+    ref_points = torch.rand(slots, mr, 3, generator=gen)
+    ref_desc = torch.nn.functional.normalize(torch.randn(slots, mr, dim, generator=gen), dim=-1)
+    pick = torch.randint(0, mr, (slots, m), generator=gen)
+    truth = torch.gather(ref_points, 1, pick[..., None].expand(-1, -1, 3))
+    f_t = torch.gather(ref_desc, 1, pick[..., None].expand(-1, -1, dim))  # each RoI point has a true match
+    return gen, ref_points, ref_desc, truth, f_t
+
+
+def test_optimisation_lowers_the_cost():
+    gen, ref_points, ref_desc, truth, f_t = _object_problem()
+    start = truth + 0.05 * torch.randn(truth.shape, generator=gen)
+    dots = f_t @ ref_desc.transpose(1, 2)
+    gram = ref_desc @ ref_desc.transpose(1, 2)
+    lengths = torch.tensor([20, 17])  # second object: 3 padding slots
+    mask = torch.ones(truth.shape[:2], dtype=torch.bool)
+    mask[1, -2:] = False
+    cfg = MatchConfig(local_steps=100, local_lr=2e-3)
+    before = idw_cost(start, ref_points, dots, gram, 5, cfg.idw_eps, points_lengths=lengths)
+    final, after = optimise_points(start, ref_points, lengths, dots, gram, torch.arange(2), mask, cfg)
+    assert (after[mask].mean() < 0.8 * before[mask].mean())
+    assert torch.equal(final[1, -2:], start[1, -2:])  # padding never moves
+
+
+def test_spline_passes_through_optimised_points():
+    gen = torch.Generator().manual_seed(5)
+    roi_points = torch.rand(2, 10, 3, generator=gen) * torch.tensor([1.0, 1.0, 1.0]) + torch.tensor([[[0.0, 0, 0]], [[2.0, 0, 0]]])
+    roi_mask = torch.ones(2, 10, dtype=torch.bool)
+    roi_mask[1, 8:] = False
+    f_roi = torch.nn.functional.normalize(torch.randn(2, 10, 8, generator=gen), dim=-1)
+    ref_points = torch.rand(1, 15, 3, generator=gen) + 4
+    f_ref = torch.nn.functional.normalize(torch.randn(1, 15, 8, generator=gen), dim=-1)
+    box = lambda c: (c, torch.ones(len(c), 3), torch.eye(3).expand(len(c), 3, 3))  # noqa: E731
+    linear = (_yaw(30) * torch.tensor([1.1, 1.0, 1.1]))[None]
+    offset = torch.tensor([[4.0, 0.0, 0.0]])
+    match = torch.tensor([[0, -1]])  # object 1 unmatched: it follows the global map
+    cfg = MatchConfig(local_rbf_smoothing=0.0, local_steps=30, local_lr=5e-3)
+    fine = run_fine(linear, offset, match, torch.full((1, 18), 0.7), roi_points, roi_mask, f_roi,
+                    box(torch.tensor([[0.5, 0.5, 0.5], [2.5, 0.5, 0.5]])), ref_points, torch.tensor([15]), f_ref,
+                    box(torch.tensor([[4.5, 0.5, 0.5]])), torch.tensor([0]), cfg)
+    assert bool(fine.spline.valid[0])
+    flat = roi_points[roi_mask].double()
+    mapped = flat @ linear[0].double().T + offset[0].double() + fine.spline(flat)[0]
+    assert torch.allclose(mapped, fine.optimised[0][roi_mask].double(), atol=1e-6)
+    assert fine.object_cost[0, 1] == pytest.approx(0.7) and fine.cost[0] == pytest.approx(fine.object_cost[0].mean().item())
+    assert not torch.allclose(fine.optimised[0, 0], fine.snapped[0, 0])  # the matched object moved
