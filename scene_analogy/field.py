@@ -115,7 +115,7 @@ def semantics_free(cfg: FieldConfig) -> FieldConfig:
 
 
 PRESETS: dict[str, FieldConfig] = {
-    # The reference architecture; loads the authors' converted weights. ~250-300 queries/s on the
+    # The reference architecture; loads the authors' converted weights. ~100-300 queries/s on the
     # 2-core CPU (1,250 queries vs 1,500 keypoints): meant for GPUs and converted checkpoints.
     "paper": FieldConfig(),
     # For CPU training and inference. Chosen by measurement (`benchmarks/field.py --explore`): the
