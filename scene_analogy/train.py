@@ -80,6 +80,25 @@ def _ddp_setup(device: str) -> tuple[int, int]:
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
+def _epoch(loader: DataLoader, first: bool):
+    """An iterator over one epoch. The first one starts the (persistent) workers with one BLAS thread
+    each: on a 2-core machine a worker's spinning OpenBLAS threads otherwise starve the training
+    step (measured: 0.43 instead of 3.9 steps/s). Workers are spawned, so the variables apply."""
+    if not first or loader.num_workers == 0:
+        return iter(loader)
+    names = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+    saved = {n: os.environ.get(n) for n in names}
+    os.environ.update({n: "1" for n in names})
+    try:
+        return iter(loader)
+    finally:
+        for n, v in saved.items():
+            if v is None:
+                os.environ.pop(n)
+            else:
+                os.environ[n] = v
+
+
 def _to(batch: dict, device) -> dict:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
@@ -173,7 +192,8 @@ def train(cfg: TrainConfig, field_cfg: FieldConfig, progress: bool = True) -> di
     sampler = (DistributedSampler(data, world, rank, seed=cfg.seed) if world > 1
                else RandomSampler(data, generator=torch.Generator().manual_seed(cfg.seed + step)))
     loader = DataLoader(data, cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers, collate_fn=collate_triplets,
-                        persistent_workers=cfg.num_workers > 0, drop_last=len(data) >= cfg.batch_size * world)
+                        persistent_workers=cfg.num_workers > 0, drop_last=len(data) >= cfg.batch_size * world,
+                        multiprocessing_context="spawn" if cfg.num_workers > 0 else None)
     run = _start_wandb(cfg, field_cfg) if rank == 0 else None
     if rank == 0:
         print(f"training {cfg.steps} steps ({cfg.steps - step} to go) on {len(data)} train / {len(val_data)} held-out triplets, "
@@ -185,7 +205,7 @@ def train(cfg: TrainConfig, field_cfg: FieldConfig, progress: bool = True) -> di
         if isinstance(sampler, DistributedSampler):
             sampler.set_epoch(epoch)
         epoch += 1
-        for batch in loader:
+        for batch in _epoch(loader, first=epoch == 1):
             batch = _to(batch, device)
             queries = draw_queries(batch, cfg.num_sample_query, gen).to(device)
             loss, acc = infonce(_forward(model, batch, queries), cfg.infonce_temp)

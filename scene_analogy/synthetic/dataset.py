@@ -97,7 +97,8 @@ def generate_dataset(save_root: str | os.PathLike, cfg: SyntheticConfig, progres
         triplet = make_triplet(
             layout_to_scene(layout, pool), pool, samplers[split], cfg.triplet, scene_rng(cfg.seed, split, i, 1)
         )
-        write_triplet(root / f"{split}_scene_{i}" / "scene.npz", triplet)
+        with atomic.atomic_dir(root / f"{split}_scene_{i}") as folder:  # never a half-written scene folder
+            write_triplet(folder / "scene.npz", triplet)
         anchors[split].append(triplet["pair_pos"])
         first = first or triplet
 
@@ -118,5 +119,6 @@ def write_eval_pairs(root: Path, positives: list[Scene], cfg: SyntheticConfig, p
     for i, positive in enumerate(tqdm(positives, desc="evaluation pairs", disable=not progress)):
         other = positives[nearest_histogram_scene(hist, i)]
         pair = augment_scene(positive, other, cfg.augment, scene_rng(cfg.seed, "test", i, 2))
-        write_eval_pair(aug_root / f"test_scene_{i}" / "scene.npz", pair)
+        with atomic.atomic_dir(aug_root / f"test_scene_{i}") as folder:
+            write_eval_pair(folder / "scene.npz", pair)
     return len(positives)
