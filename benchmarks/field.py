@@ -131,6 +131,29 @@ def explore(scene, device, repeats: int) -> None:
                 print(f"  {layers:6d} {ff:5d} {k:4d} {queries_per_second(cfg, scene, device, repeats):8.0f}", flush=True)
 
 
+TRAIN_BATCH, TRAIN_QUERIES = 4, 32
+
+
+def training_steps_per_second(cfg: FieldConfig, scene, device, repeats: int) -> float:
+    """One trainer step (scene_analogy.train.infonce) on 3 x TRAIN_BATCH copies of the room scene."""
+    from scene_analogy.train import infonce
+
+    points, labels, queries = (t.to(device) for t in scene)
+    field = cfg.build().to(device).train()
+    optimizer = torch.optim.Adam([p for p in field.parameters() if p.requires_grad], lr=1e-4)
+    b = 3 * TRAIN_BATCH
+    pts, lab = points.expand(b, -1, -1), labels.expand(b, -1)
+    q = queries[:, torch.randperm(queries.shape[1], generator=torch.Generator().manual_seed(0))[:TRAIN_QUERIES]]
+
+    def step():
+        loss, _ = infonce(field(q.expand(b, -1, -1), pts, lab), 0.2)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return 1.0 / median_seconds(step, repeats, device)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
@@ -149,6 +172,9 @@ def main(argv=None) -> None:
         qps = queries_per_second(cfg, scene, device, args.repeats)
         print(f"{name:22s} {cfg.num_layers:6d} {cfg.feedforward:5d} {cfg.max_neighbors:4d} {cfg.width:5d} {qps:10.0f}",
               flush=True)
+    print(f"\ntraining steps/s (batch {TRAIN_BATCH} triplets x {TRAIN_QUERIES} queries, forward + backward + Adam)")
+    for name in ("paper", "fast", "fast-semantics-free"):
+        print(f"{name:22s} {training_steps_per_second(PRESETS[name], scene, device, args.repeats):10.2f}", flush=True)
     if args.explore:
         explore(scene, device, args.repeats)
 
