@@ -30,7 +30,7 @@ class MatchConfig:
     copy of a scene (untrained field: descriptors no longer agree exactly) PCP@0.10 of the final
     map was 0.98 / 0.94 / 0.89 for local_lr 1e-3 / 2e-3 / 5e-3: larger steps let the points wander
     onto neighbouring keypoints with similar descriptors.
-    local_valid_thres = 0.1: see `pipeline.py` (chosen by measurement there).
+    local_valid_thres = 0.5: see `pipeline.py` (chosen by measurement there).
     """
 
     global_num_rot: int = 4
@@ -47,7 +47,7 @@ class MatchConfig:
     local_steps: int = 100
     local_lr: float = 1e-3
     local_rbf_smoothing: float = 0.5
-    local_valid_thres: float = 0.1
+    local_valid_thres: float = 0.5
     topk_maps: int = 1
     fine_candidates: int = 8  # best coarse maps (most inliers, then cost) that go through the fine stage
     duplicate_dist: float = 0.1  # maps whose mapped RoI points differ by less (mean, metres) are duplicates
