@@ -18,11 +18,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import statistics
 import sys
-import time
 
 import torch
+from timing import median_seconds  # benchmarks/ is on sys.path when run as a script
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -55,22 +54,6 @@ def room_scene(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]
     labels = torch.cat([torch.zeros(8, dtype=torch.long), classes])[:NUM_POINTS]
     queries = objects[:NUM_QUERIES]
     return points[None], labels[None], queries[None]
-
-
-def median_seconds(fn, repeats: int, device: torch.device) -> float:
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def queries_per_second(cfg: FieldConfig, scene, device, repeats: int, mode=torch.inference_mode) -> float:

@@ -9,13 +9,12 @@ uniformly over a 6 m x 3 m x 6 m room; everything is seeded, so runs are compara
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
 import torch
+from timing import median_seconds  # benchmarks/ is on sys.path when run as a script
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
 
@@ -33,19 +32,7 @@ def room_cloud(num: int, generator: torch.Generator, device: str) -> torch.Tenso
 
 def time_call(fn: Callable[[], object], repeats: int, device: str) -> float:
     """Median wall time in ms of `fn` after one warm-up call; CUDA is synchronised around calls."""
-    def sync() -> None:
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+    return 1e3 * median_seconds(fn, repeats, device)
 
 
 def cases(device: str) -> list[tuple[str, Callable[[], object]]]:

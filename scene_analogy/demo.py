@@ -49,7 +49,7 @@ def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     start = time.perf_counter()
     with user_errors():
-        from .evaluation import augment_examples, evaluate_examples, ground_truth
+        from .evaluation import augment_examples, evaluate_examples, match_scene
         from .field import load_field
         from .match.inputs import MatchConfig
         from .metrics import format_table, write_metrics_json
@@ -65,8 +65,6 @@ def main(argv=None) -> None:
         torch.manual_seed(args.seed)
         metrics, records, results = evaluate_examples(examples, samples, field, field, cfg, maps_dir=out / "maps")
         for i, (ex, rec, res) in enumerate(list(zip(examples, records, results))[: args.num_pictures]):
-            from .evaluation import match_scene
-
             save_analogy_png(match_scene(ex.target, samples), match_scene(ex.reference, samples), ex.roi,
                              rec.roi_points, rec.mapped, out / f"pair_{i}.png", res.candidate_boxes,
                              title=f"{ex.name}: cost {res.best.cost:.3f}" if res.best else f"{ex.name}: no analogy",
