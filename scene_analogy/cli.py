@@ -18,7 +18,8 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        one_line = " ".join(str(exc).split())  # messages quoting other libraries may span lines
+        print(f"error: {one_line}", file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

@@ -57,8 +57,8 @@ def main(argv=None) -> None:
         from .vis import save_analogy_png
 
         root, out = Path(args.scene_root), Path(args.log_dir)
+        field = load_field(args.checkpoint, map_location=args.device)  # fail fast, before generating data
         ensure_pairs(root, args.num_pairs, args.seed)
-        field = load_field(args.checkpoint, map_location=args.device)
         samples = PointSamples(root / "point_samples", 50)
         examples = augment_examples(root, seed=args.seed, limit=args.num_pairs)
         cfg = MatchConfig(device=args.device)
