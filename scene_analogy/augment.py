@@ -19,7 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .geometry import box_corners_xz, global_transform, points_in_polygon, rectangles_overlap, yaw_matrix
+from .geometry import (
+    box_corners_xz, global_transform, origins_from_box, points_in_polygon, polygon_area_xz, rectangles_overlap,
+    yaw_matrix,
+)
 from .scene import EvalPair, FloorPlan, Scene
 
 
@@ -96,7 +99,7 @@ def _set_pose(scene: Scene, which, rots: np.ndarray, centroids: np.ndarray) -> N
     centres = scene.canonical_box_centres()[which] * scene.scales[which]
     scene.rots[which] = rots
     scene.bbox_centroids[which] = centroids
-    scene.trans[which] = centroids - np.einsum("nij,nj->ni", rots, centres)
+    scene.trans[which] = origins_from_box(centroids, rots, centres)
 
 
 def _footprints(scene: Scene) -> np.ndarray:
@@ -112,7 +115,7 @@ def jitter_outline(scene: Scene, cfg: AugmentConfig, rng: np.random.Generator) -
     polygons = []
     corners = _footprints(scene).reshape(-1, 2)
     for poly in scene.floor.polygons():
-        sign = 1.0 if _signed_area(poly) > 0 else -1.0
+        sign = 1.0 if polygon_area_xz(poly) > 0 else -1.0
         a, b = poly, np.roll(poly, -1, axis=0)
         edge = b - a
         normal = sign * np.stack([edge[:, 1], -edge[:, 0]], 1) / np.linalg.norm(edge, axis=1, keepdims=True)
@@ -124,10 +127,6 @@ def jitter_outline(scene: Scene, cfg: AugmentConfig, rng: np.random.Generator) -
         offset = np.maximum(offset, -np.maximum(room_in, 0.0))
         polygons.append(_offset_polygon(a, edge, normal, offset))
     return FloorPlan.from_polygons(polygons, scene.floor.floor_y, scene.floor.ceiling_y)
-
-
-def _signed_area(poly: np.ndarray) -> float:
-    return 0.5 * float(np.dot(poly[:, 0], np.roll(poly[:, 1], -1)) - np.dot(poly[:, 1], np.roll(poly[:, 0], -1)))
 
 
 def _offset_polygon(a: np.ndarray, edge: np.ndarray, normal: np.ndarray, offset: np.ndarray) -> np.ndarray:

@@ -36,6 +36,16 @@ def pose_points(canonical: np.ndarray, scale: np.ndarray, rot: np.ndarray, trans
     return scaled @ np.swapaxes(rot, -1, -2) + trans[..., None, :]
 
 
+def box_centroids(trans: np.ndarray, rots: np.ndarray, scaled_box_centres: np.ndarray) -> np.ndarray:
+    """World box centres (N, 3) of objects whose canonical box centre, already scaled, is given."""
+    return np.einsum("nij,nj->ni", rots, scaled_box_centres) + trans
+
+
+def origins_from_box(centroids: np.ndarray, rots: np.ndarray, scaled_box_centres: np.ndarray) -> np.ndarray:
+    """The translations (N, 3) that put each object's (scaled) canonical box centre at `centroids`."""
+    return centroids - np.einsum("nij,nj->ni", rots, scaled_box_centres)
+
+
 def box_corners_xz(size: np.ndarray, centre: np.ndarray, rot: np.ndarray) -> np.ndarray:
     """Footprint rectangles on the floor: (..., 4, 2) xz corners of oriented boxes, counter-clockwise
     in the (x, z) plane for a proper rotation."""

@@ -109,6 +109,9 @@ class FloorPlan:
             loops.append(self.points[loop][:, [0, 2]])
         return loops
 
+    def copy(self) -> "FloorPlan":
+        return FloorPlan(self.points.copy(), self.lines.copy())
+
     def transformed(self, linear: np.ndarray, offset: np.ndarray | None = None) -> "FloorPlan":
         offset = np.zeros(3) if offset is None else offset
         return FloorPlan(self.points @ linear.T + offset, self.lines.copy())
@@ -154,7 +157,7 @@ class Scene:
         return Scene(
             self.model_ids[index], self.class_ids[index], self.class_names[index], self.bbox_sizes[index],
             self.bbox_centroids[index], self.scales[index], self.rots[index], self.trans[index],
-            FloorPlan(self.floor.points.copy(), self.floor.lines.copy()),
+            self.floor.copy(),
         )
 
     @classmethod
@@ -162,8 +165,7 @@ class Scene:
         """The objects of several scenes in one, with the first scene's floor plan."""
         fields = ("model_ids", "class_ids", "class_names", "bbox_sizes", "bbox_centroids", "scales", "rots", "trans")
         merged = {f: np.concatenate([getattr(s, f) for s in scenes]) for f in fields}
-        first = scenes[0].floor
-        return cls(**merged, floor=FloorPlan(first.points.copy(), first.lines.copy()))
+        return cls(**merged, floor=scenes[0].floor.copy())
 
     def transformed(self, linear: np.ndarray, offset: np.ndarray | None = None) -> "Scene":
         """The whole scene moved by world' = world @ linear^T + offset (linear may be a mirror)."""

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .geometry import yaw_matrix
+from .geometry import origins_from_box, yaw_matrix
 from .pool import ModelInfo, ObjectPool
-from .scene import FloorPlan, Scene
+from .scene import Scene
 
 RESCALING_METHODS = ("box_scale", "optimal_scalar")
 
@@ -84,10 +84,10 @@ def make_positive(anchor: Scene, pool: ObjectPool, sampler: SwapSampler, rng: np
         s = (model_sizes * anchor.bbox_sizes).sum(1) / (model_sizes**2).sum(1)
         scales = np.repeat(s[:, None], 3, axis=1)
     centres = np.stack([m.centre for m in new]) * scales
-    trans = anchor.bbox_centroids - np.einsum("nij,nj->ni", anchor.rots, centres)
+    trans = origins_from_box(anchor.bbox_centroids, anchor.rots, centres)
     return Scene(
         [m.model_id for m in new], anchor.class_ids.copy(), anchor.class_names.copy(), model_sizes * scales,
-        anchor.bbox_centroids.copy(), scales, anchor.rots.copy(), trans, _copy_floor(anchor.floor),
+        anchor.bbox_centroids.copy(), scales, anchor.rots.copy(), trans, anchor.floor.copy(),
     )
 
 
@@ -100,10 +100,10 @@ def make_negative(anchor: Scene, cfg: TripletConfig, rng: np.random.Generator) -
     rots = yaw_matrix(yaw_noise) @ anchor.rots
     centroids = anchor.bbox_centroids + shift
     centres = anchor.canonical_box_centres() * anchor.scales
-    trans = centroids - np.einsum("nij,nj->ni", rots, centres)
+    trans = origins_from_box(centroids, rots, centres)
     return Scene(
         anchor.model_ids.copy(), anchor.class_ids.copy(), anchor.class_names.copy(), anchor.bbox_sizes.copy(),
-        centroids, anchor.scales.copy(), rots, trans, _copy_floor(anchor.floor),
+        centroids, anchor.scales.copy(), rots, trans, anchor.floor.copy(),
     )
 
 
@@ -115,7 +115,3 @@ def make_triplet(
         "pair_pos": make_positive(anchor, pool, sampler, rng),
         "neg": make_negative(anchor, cfg, rng),
     }
-
-
-def _copy_floor(floor: FloorPlan) -> FloorPlan:
-    return FloorPlan(floor.points.copy(), floor.lines.copy())

@@ -28,7 +28,7 @@ from ..samples import surface_samples, write_samples, model_seed
 from ..scene import FloorPlan, Scene, write_eval_pair, write_triplet
 from ..triplets import SwapSampler, TripletConfig, make_triplet
 from .objects import build_models
-from .rooms import RoomLayout, generate_room
+from .rooms import RoomLayout, generate_room, world_boxes
 
 SPLIT_CODES = {"train": 0, "test": 1}
 
@@ -47,14 +47,11 @@ class SyntheticConfig:
 
 def layout_to_scene(layout: RoomLayout, pool: ObjectPool) -> Scene:
     """A generated room as a `Scene`: boxes from the models' canonical boxes, scaled and posed."""
-    ids = [o.model_id for o in layout.objects]
-    scales = np.stack([o.scale for o in layout.objects])
-    rots = yaw_matrix(np.array([o.yaw for o in layout.objects]))
-    trans = np.stack([o.trans for o in layout.objects])
-    centroids = np.einsum("nij,nj->ni", rots, pool.centres(ids) * scales) + trans
+    centroids, sizes, yaws = world_boxes(layout, pool)
     return Scene(
-        ids, [o.class_id for o in layout.objects], [o.class_name for o in layout.objects],
-        pool.sizes(ids) * scales, centroids, scales, rots, trans,
+        [o.model_id for o in layout.objects], [o.class_id for o in layout.objects],
+        [o.class_name for o in layout.objects], sizes, centroids, np.stack([o.scale for o in layout.objects]),
+        yaw_matrix(yaws), np.stack([o.trans for o in layout.objects]),
         FloorPlan.from_polygons([layout.outline], 0.0, layout.height),
     )
 

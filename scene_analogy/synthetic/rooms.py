@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DataError
-from ..geometry import box_corners_xz, points_in_polygon, rectangles_overlap, yaw_matrix
+from ..geometry import box_centroids, box_corners_xz, points_in_polygon, rectangles_overlap, yaw_matrix
 from ..pool import ObjectPool
 from . import groups as G
 
@@ -92,7 +92,7 @@ def world_boxes(layout: RoomLayout, pool: ObjectPool) -> tuple[np.ndarray, np.nd
     scales = np.stack([o.scale for o in layout.objects])
     yaws = np.array([o.yaw for o in layout.objects], dtype=np.float64)
     trans = np.stack([o.trans for o in layout.objects])
-    centres = np.einsum("nij,nj->ni", yaw_matrix(yaws), pool.centres(ids) * scales) + trans
+    centres = box_centroids(trans, yaw_matrix(yaws), pool.centres(ids) * scales)
     return centres, pool.sizes(ids) * scales, yaws
 
 
