@@ -1,0 +1,91 @@
+"""`python -m scene_analogy.analogy`: a scene analogy between two of your own instance-labelled scenes.
+
+    python -m scene_analogy.analogy --tgt T --ref R --roi_ids 3 4 5 --out DIR [--up y|z]
+        [--checkpoint PATH] [--topk K] [--transfer FILE ...] [--place MESH --pose POSE.json]
+
+Writes DIR/map.npz, DIR/maps/map_<k>.npz, DIR/roi_mapped.ply, DIR/maps.json, DIR/analogy.png and
+DIR/analogy.html (`own_outputs.py`); `--transfer` writes DIR/transferred_<name> for each point list,
+`--place` writes DIR/placed_<mesh name> and DIR/placed_pose.json (`transfer.py`). Scene formats:
+`own_data.py`. The same in Python (this module re-exports the API):
+
+    from scene_analogy.analogy import load_scene, find_analogy
+    result = find_analogy(load_scene("target.ply"), load_scene("reference.ply"), roi_ids=[3, 4, 5])
+    result.best.apply(points)  # an AnalogyMap in the files' frames, or None: no analogy
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .cli import positive_int, user_errors
+from .own_data import load_scene
+from .own_match import find_analogy
+
+__all__ = ["load_scene", "find_analogy", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m scene_analogy.analogy", description=__doc__.splitlines()[0])
+    p.add_argument("--tgt", required=True, help="target scene: .ply, .npz or a folder of per-object meshes")
+    p.add_argument("--ref", required=True, help="reference scene (same formats)")
+    p.add_argument("--roi_ids", required=True, type=int, nargs="+", help="target instance ids of the region of interest")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--up", choices=("y", "z"), default="y", help="up axis of the input files (default y)")
+    p.add_argument("--checkpoint", default=None,
+                   help="field checkpoint (default: pretrained/synthetic_default with labels, pretrained/no_semantic without)")
+    p.add_argument("--topk", type=positive_int, default=3, help="distinct maps to return, best first")
+    p.add_argument("--transfer", nargs="+", default=[], metavar="FILE", help="point lists (.csv, .json, .npy) to map")
+    p.add_argument("--place", default=None, metavar="MESH", help="a mesh placed in the target by --pose")
+    p.add_argument("--pose", default=None, metavar="POSE.json", help="the placement of --place in the target")
+    p.add_argument("--use_map", type=positive_int, default=None,
+                   help="transfer with the k-th ranked map (default: the best one, if it is an analogy)")
+    p.add_argument("--ignore_labels", action="store_true", help="match without class labels (no_semantic)")
+    p.add_argument("--grey_levels", type=positive_int, default=None, help="N of grey-coded PLYs (default: inferred)")
+    p.add_argument("--num_keypoints", type=positive_int, default=50, help="farthest-point keypoints per object")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
+    if (args.place is None) != (args.pose is None):
+        build_parser().error("--place and --pose go together")
+    with user_errors():
+        from .own_outputs import write_outputs
+        from .transfer import place_mesh, read_placement, read_points, transfer_points, write_points
+
+        target = load_scene(args.tgt, args.up, args.grey_levels, seed=args.seed)
+        reference = load_scene(args.ref, args.up, args.grey_levels, seed=args.seed)
+        lists = [read_points(f) for f in args.transfer]  # every input is checked before the matcher runs
+        placement = read_placement(args.place, args.pose, args.up) if args.place else None
+        analogy = find_analogy(target, reference, args.roi_ids, args.checkpoint, args.topk,
+                               num_keypoints=args.num_keypoints, ignore_labels=args.ignore_labels,
+                               device=args.device, seed=args.seed)
+        written = write_outputs(analogy, args.out)
+        result = analogy.result
+        print(f"checkpoint {analogy.checkpoint} ({'with' if analogy.semantic else 'without'} class labels); "
+              f"{len(result.maps)} map(s) in {result.timings.get('total', 0.0):.1f} s")
+        for k in range(len(result.maps)):
+            pairs = ", ".join(f"{t}->{r}" for t, r in analogy.correspondence_ids(k))
+            print(f"  #{k + 1}: cost {result.maps[k].cost:.3f}  objects {pairs}")
+        if result.best is None:
+            print(f"no analogy: the best cost is above the threshold {analogy.threshold}")
+        use = analogy.best if args.use_map is None else (
+            analogy.maps[args.use_map - 1] if args.use_map <= len(analogy.maps) else None)
+        if (lists or placement) and use is None:
+            print("error: no map to transfer with (no analogy, or --use_map beyond the maps found)", file=sys.stderr)
+            raise SystemExit(1)
+        for source, points in zip(args.transfer, lists):
+            path = Path(args.out) / f"transferred_{Path(source).name}"
+            write_points(path, transfer_points(use, points, args.up))
+            written.append(path)
+        if placement is not None:
+            written.extend(place_mesh(use, placement, args.up, args.out))
+    print("wrote " + ", ".join(str(p) for p in written))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""A self-contained interactive HTML viewer of an analogy: one file, no network, no library.
+
+Both scenes are drawn side by side as point clouds by a small hand-written canvas renderer (inline
+JavaScript, below): drag to orbit, wheel to zoom, double-click to reset, "link views" to turn both
+scenes together. The RoI keypoints in the target and their images in the reference share colours;
+a selector flips between the top-k maps (cost and object correspondences in each entry). The data
+are embedded as JSON. Coordinates are y-up metres (the matcher's frame).
+
+Why not a WebGL library: the page must open offline from one file, and a canvas-2D renderer of a
+few ten thousand points is fast enough, a few kilobytes, and draws in any browser (also headless
+ones without a GPU).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+
+import numpy as np
+
+from . import atomic
+
+__all__ = ["viewer_html", "save_viewer", "MAX_SCENE_POINTS"]
+
+MAX_SCENE_POINTS = 20000  # per scene; a seeded random subset beyond that keeps the file small
+
+
+def _flat(array: np.ndarray, decimals: int) -> list:
+    return np.round(np.asarray(array, dtype=np.float64), decimals).reshape(-1).tolist()
+
+
+def _rgb(colours: np.ndarray) -> list:
+    return np.clip(np.round(np.asarray(colours) * 255), 0, 255).astype(int).reshape(-1).tolist()
+
+
+def _subset(points: np.ndarray, colours: np.ndarray, limit: int, seed: int):
+    if len(points) <= limit:
+        return points, colours
+    keep = np.sort(np.random.default_rng(seed).choice(len(points), limit, replace=False))
+    return points[keep], colours[keep]
+
+
+def viewer_html(title: str, scenes: list[dict], roi_points: np.ndarray, roi_colours: np.ndarray,
+                maps: list[dict], seed: int = 0) -> str:
+    """The page. scenes: [{"name", "points" (P, 3), "colours" (P, 3) in [0, 1]}] (target first);
+    maps: [{"label": str, "mapped": (R, 3) images of roi_points}], best first."""
+    data = {"title": title, "roi": {"points": _flat(roi_points, 4), "colours": _rgb(roi_colours)},
+            "scenes": [], "maps": [{"label": m["label"], "mapped": _flat(m["mapped"], 4)} for m in maps]}
+    for k, scene in enumerate(scenes):
+        pts, cols = _subset(np.asarray(scene["points"]), np.asarray(scene["colours"]), MAX_SCENE_POINTS, seed + k)
+        data["scenes"].append({"name": scene["name"], "points": _flat(pts, 3), "colours": _rgb(cols)})
+    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")  # never closes the script tag
+    return (_PAGE.replace("__TITLE__", html.escape(title)).replace("__DATA__", payload)
+            .replace("__SCRIPT__", _SCRIPT))
+
+
+def save_viewer(path: str | os.PathLike, *args, **kwargs) -> None:
+    """Write `viewer_html(...)` atomically."""
+    atomic.write_text(path, viewer_html(*args, **kwargs))
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>__TITLE__</title>
+<style>
+body{font-family:sans-serif;margin:12px;background:#fafafa;color:#222}
+.row{display:flex;gap:12px;flex-wrap:wrap}
+.panel{background:#fff;border:1px solid #ccc;padding:6px}
+canvas{display:block;cursor:grab;background:#fff}
+#controls{margin:8px 0}
+.note{font-size:12px;color:#555}
+</style></head><body>
+<h3>__TITLE__</h3>
+<div id="controls">map: <select id="map"></select>
+<label><input type="checkbox" id="link" checked> link views</label>
+<span class="note">drag: orbit &middot; wheel: zoom &middot; double-click: reset</span></div>
+<div class="row" id="panels"></div>
+<p class="note">RoI keypoints in the target and their images in the reference share colours.</p>
+<script type="application/json" id="data">__DATA__</script>
+<script>__SCRIPT__</script>
+</body></html>
+"""
+
+_SCRIPT = r"""
+"use strict";
+(function () {
+  var data = JSON.parse(document.getElementById("data").textContent);
+  var W = 600, H = 480, views = [], mapIndex = 0;
+  var select = document.getElementById("map"), link = document.getElementById("link");
+
+  function bounds(p) {
+    var lo = [Infinity, Infinity, Infinity], hi = [-Infinity, -Infinity, -Infinity];
+    for (var i = 0; i < p.length; i += 3) for (var k = 0; k < 3; k++) {
+      lo[k] = Math.min(lo[k], p[i + k]); hi[k] = Math.max(hi[k], p[i + k]);
+    }
+    var c = [0, 0, 0], r2 = 0;
+    for (k = 0; k < 3; k++) { c[k] = p.length ? (lo[k] + hi[k]) / 2 : 0; r2 += p.length ? Math.pow(hi[k] - lo[k], 2) : 1; }
+    return {centre: c, radius: Math.max(0.5 * Math.sqrt(r2), 1e-3)};  // half the box diagonal
+  }
+
+  function makeView(scene, index) {
+    var panel = document.createElement("div"), canvas = document.createElement("canvas");
+    panel.className = "panel";
+    panel.appendChild(document.createTextNode(scene.name));
+    canvas.width = W; canvas.height = H; canvas.id = "view" + index;
+    panel.appendChild(canvas);
+    document.getElementById("panels").appendChild(panel);
+    var b = bounds(scene.points);
+    var view = {scene: scene, canvas: canvas, ctx: canvas.getContext("2d"), centre: b.centre, radius: b.radius,
+                yaw: 0.6, pitch: 0.8, zoom: 1.0};
+    var drag = null;
+    canvas.addEventListener("mousedown", function (e) { drag = [e.clientX, e.clientY]; });
+    window.addEventListener("mouseup", function () { drag = null; });
+    window.addEventListener("mousemove", function (e) {
+      if (!drag) return;
+      orbit(view, (e.clientX - drag[0]) * 0.01, (e.clientY - drag[1]) * 0.01);
+      drag = [e.clientX, e.clientY];
+    });
+    canvas.addEventListener("wheel", function (e) {
+      e.preventDefault();
+      view.zoom *= Math.exp(-e.deltaY * 0.001);
+      draw(view);
+    }, {passive: false});
+    canvas.addEventListener("dblclick", function () { each(view, function (v) { v.yaw = 0.6; v.pitch = 0.8; v.zoom = 1; }); });
+    return view;
+  }
+
+  function each(view, change) {
+    var targets = link.checked ? views : [view];
+    targets.forEach(function (v) { change(v); draw(v); });
+  }
+
+  function orbit(view, dyaw, dpitch) {
+    each(view, function (v) {
+      v.yaw += dyaw;
+      v.pitch = Math.max(-1.5, Math.min(1.5, v.pitch + dpitch));
+    });
+  }
+
+  function project(view, p, out) {
+    // Camera on a sphere around the centre, looking at it; +y is up on screen.
+    var cy = Math.cos(view.yaw), sy = Math.sin(view.yaw), cp = Math.cos(view.pitch), sp = Math.sin(view.pitch);
+    var dist = 3 * view.radius, f = 0.45 * Math.min(W, H) * view.zoom * dist / view.radius;
+    var n = p.length / 3;
+    for (var i = 0; i < n; i++) {
+      var x = p[3 * i] - view.centre[0], y = p[3 * i + 1] - view.centre[1], z = p[3 * i + 2] - view.centre[2];
+      var xr = cy * x - sy * z, zr = sy * x + cy * z;
+      var yr = cp * y - sp * zr, depth = sp * y + cp * zr + dist;
+      depth = Math.max(depth, 1e-3);
+      out.push([W / 2 + f * xr / depth, H / 2 - f * yr / depth, depth, i]);
+    }
+    return out;
+  }
+
+  function paint(ctx, items, colours, size, outline) {
+    items.sort(function (a, b) { return b[2] - a[2]; });  // far first
+    for (var k = 0; k < items.length; k++) {
+      var it = items[k], c = 3 * it[3];
+      if (outline) { ctx.fillStyle = "#000"; ctx.fillRect(it[0] - size / 2 - 1, it[1] - size / 2 - 1, size + 2, size + 2); }
+      ctx.fillStyle = "rgb(" + colours[c] + "," + colours[c + 1] + "," + colours[c + 2] + ")";
+      ctx.fillRect(it[0] - size / 2, it[1] - size / 2, size, size);
+    }
+  }
+
+  function draw(view) {
+    var ctx = view.ctx;
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, W, H);
+    paint(ctx, project(view, view.scene.points, []), view.scene.colours, 2, false);
+    var key = view === views[0] ? data.roi.points : (data.maps.length ? data.maps[mapIndex].mapped : []);
+    paint(ctx, project(view, key, []), data.roi.colours, 5, true);
+    if (view !== views[0] && !data.maps.length) {
+      ctx.fillStyle = "#a00"; ctx.font = "16px sans-serif"; ctx.fillText("no map", 10, 24);
+    }
+  }
+
+  data.maps.forEach(function (m, i) {
+    var option = document.createElement("option");
+    option.value = String(i); option.textContent = m.label;
+    select.appendChild(option);
+  });
+  select.addEventListener("change", function () { mapIndex = Number(select.value); views.forEach(draw); });
+  views = data.scenes.map(makeView);
+  views.forEach(draw);
+  document.body.setAttribute("data-ready", "1");
+})();
+"""
