@@ -1,0 +1,61 @@
+"""PLY vertex tables: binary round trip, ascii and big-endian files written by hand, bad files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scene_analogy.errors import DataError
+from scene_analogy.ply import read_ply_vertices, write_ply
+
+
+def test_binary_round_trip_keeps_names_dtypes_and_edges(tmp_path):
+    rng = np.random.default_rng(0)
+    columns = {"x": rng.random(7).astype(np.float32), "y": rng.random(7), "z": rng.random(7).astype(np.float32),
+               "instance": np.arange(7, dtype=np.int64), "red": np.arange(7, dtype=np.uint8), "flag": np.ones(7, bool)}
+    write_ply(tmp_path / "a.ply", columns, edges=np.array([[0, 1], [2, 3]]), comment="test")
+    back = read_ply_vertices(tmp_path / "a.ply")
+    assert list(back) == list(columns)
+    for name, values in columns.items():
+        np.testing.assert_array_equal(back[name], values.astype(back[name].dtype))
+    assert back["instance"].dtype == np.int32 and back["y"].dtype == np.float64 and back["flag"].dtype == np.uint8
+
+
+def test_ascii_with_a_leading_element_and_faces(tmp_path):
+    text = ("ply\nformat ascii 1.0\ncomment made by hand\nelement camera 1\nproperty float fov\n"
+            "element vertex 3\nproperty float x\nproperty float y\nproperty float z\nproperty int instance\n"
+            "element face 1\nproperty list uchar int vertex_indices\nend_header\n"
+            "0.5\n0 0 0 4\n1 0 0 4\n0 1 0 9\n3 0 1 2\n")
+    (tmp_path / "a.ply").write_text(text)
+    back = read_ply_vertices(tmp_path / "a.ply")
+    np.testing.assert_array_equal(back["instance"], [4, 4, 9])
+    np.testing.assert_array_equal(back["y"], np.array([0, 0, 1], np.float32))
+
+
+def test_big_endian(tmp_path):
+    values = np.array([(1.5, -2.0, 3.25, 7)], dtype=[("x", ">f4"), ("y", ">f4"), ("z", ">f4"), ("label", ">i4")])
+    header = ("ply\nformat binary_big_endian 1.0\nelement vertex 1\nproperty float x\nproperty float y\n"
+              "property float z\nproperty int label\nend_header\n")
+    (tmp_path / "b.ply").write_bytes(header.encode() + values.tobytes())
+    back = read_ply_vertices(tmp_path / "b.ply")
+    assert back["x"][0] == 1.5 and back["z"][0] == 3.25 and back["label"][0] == 7
+
+
+@pytest.mark.parametrize("content, problem", [
+    (b"", "empty"),
+    (b"\x00\x01garbage", "not a PLY"),
+    (b"ply\nformat binary_little_endian 1.0\nelement vertex 5\nproperty float x\nend_header\n\x00\x00", "ends after"),
+    (b"ply\nformat ascii 1.0\nelement face 1\nproperty list uchar int v\nend_header\n3 0 1 2\n", "no 'vertex'"),
+    (b"ply\nformat weird 1.0\nelement vertex 0\nend_header\n", "unsupported PLY format"),
+])
+def test_bad_files_name_the_file(tmp_path, content, problem):
+    path = tmp_path / "bad.ply"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=problem) as info:
+        read_ply_vertices(path)
+    assert info.value.path == str(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataError, match="cannot read"):
+        read_ply_vertices(tmp_path / "none.ply")
