@@ -11,9 +11,10 @@ points per object in each scene. Each pair is written in each format (`ply` and 
 `pretrained/synthetic_default`. Also the symmetric table-and-two-chairs pair: are both analogies
 (chairs kept, chairs swapped) among the top 2?
 
-Printed per format: mean RoI PCP@0.25 (raw error to the true map), mean fraction of trajectory
+Printed per format: mean RoI PCP@0.25 (DESIGN §6, with its reflection allowance), mean fraction of trajectory
 points within 0.25 m, pairs meeting both issue-9 targets (>= 0.9 each), median heading error,
-whether the top-1 object correspondence is right, and median seconds to load both scenes and to
+whether the top-1 object correspondence is right (and whether the right one is among the top 3
+maps: a dining set has several equally plausible pairs of chairs), and median seconds to load both scenes and to
 match. Single-threaded torch (the machine is shared; times are noisy).
 """
 
@@ -50,12 +51,14 @@ def run_format(pair, fmt: str, folder: str) -> dict:
     analogy = find_analogy(target, reference, pair.roi_ids, topk=3)
     matched = time.perf_counter()
     best = analogy.result.best
-    row = {"load_s": loaded - start, "match_s": matched - loaded, "analogy": best is not None}
-    if best is None:
-        return {**row, "roi_pcp": 0.0, "trajectory_within": 0.0, "correct_objects": False,
-                "heading_max_error_deg": float("nan"), "trajectory_median_error": float("nan")}
     truth = sorted([t, pair.same_object[t]] for t in pair.roi_ids.tolist())
-    return {**row, **pair.score(best), "correct_objects": sorted(analogy.correspondence_ids(0)) == truth}
+    found = [sorted(analogy.correspondence_ids(k)) for k in range(len(analogy.result.maps))]
+    row = {"load_s": loaded - start, "match_s": matched - loaded, "analogy": best is not None,
+           "correct_in_top3": truth in found}
+    if best is None:
+        return {**row, "roi_pcp": 0.0, "roi_pcp_raw": 0.0, "trajectory_within": 0.0, "correct_objects": False,
+                "heading_max_error_deg": float("nan"), "trajectory_median_error": float("nan")}
+    return {**row, **pair.score(best), "correct_objects": found[0] == truth}
 
 
 def symmetric_check() -> dict:
@@ -82,15 +85,16 @@ def main(argv=None) -> None:
             for fmt in args.formats:
                 rows[fmt].append({"seed": seed, **run_format(pair, fmt, folder)})
                 r = rows[fmt][-1]
-                print(f"seed {seed} {fmt:8s} PCP@0.25 {r['roi_pcp']:.3f}  trajectory {r['trajectory_within']:.3f}  "
+                print(f"seed {seed} {fmt:8s} PCP@0.25 {r['roi_pcp']:.3f} (raw {r.get('roi_pcp_raw', 0.0):.3f})  trajectory {r['trajectory_within']:.3f}  "
                       f"heading max {r['heading_max_error_deg']:.1f} deg  objects {'ok' if r['correct_objects'] else 'WRONG'}  "
                       f"match {r['match_s']:.2f} s", flush=True)
-    print(f"\n{'format':9s} {'PCP@0.25':>9s} {'traj<=.25':>9s} {'both>=.9':>9s} {'objects':>8s} "
+    print(f"\n{'format':9s} {'PCP@0.25':>9s} {'traj<=.25':>9s} {'both>=.9':>9s} {'objects':>8s} {'in top3':>8s} "
           f"{'heading':>8s} {'load s':>7s} {'match s':>8s}")
     for fmt, rs in rows.items():
         both = sum(r["roi_pcp"] >= 0.9 and r["trajectory_within"] >= 0.9 for r in rs)
         print(f"{fmt:9s} {np.mean([r['roi_pcp'] for r in rs]):9.3f} {np.mean([r['trajectory_within'] for r in rs]):9.3f} "
               f"{both:>5d}/{len(rs):<3d} {sum(r['correct_objects'] for r in rs):>4d}/{len(rs):<3d} "
+              f"{sum(r['correct_in_top3'] for r in rs):>4d}/{len(rs):<3d} "
               f"{statistics.median(r['heading_max_error_deg'] for r in rs):7.1f}d "
               f"{statistics.median(r['load_s'] for r in rs):7.2f} {statistics.median(r['match_s'] for r in rs):8.2f}")
     sym = symmetric_check()

@@ -11,7 +11,7 @@ target instance ids of the region of interest, and runs the whole coarse-to-fine
 - Boxes: oriented boxes per object, yaw about +y only (furniture stands upright): the footprint is
   the minimum-area rectangle of the object's xz points over yaws in [0, 90) degrees in steps of 1
   degree (a square footprint's yaw is arbitrary: any of them fits), and the vertical extent is the
-  object's y-range. Computed from the same subset as the keypoints.
+  object's y-range. Computed from (at most 512 points of) the same random subset as the keypoints.
 - Checkpoint: `checkpoint=None` picks `pretrained/synthetic_default` when both scenes carry class
   labels, else `pretrained/no_semantic` (labels are then ignored). A semantics-free checkpoint
   ignores labels; a checkpoint with class embeddings needs labelled scenes. Labels are mapped onto
@@ -48,6 +48,8 @@ PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
 SEMANTIC_CHECKPOINT = PRETRAINED / "synthetic_default"
 PLAIN_CHECKPOINT = PRETRAINED / "no_semantic"
 _YAW_STEPS = 90
+_MIN_SIZE = 0.01  # metres
+_BOX_POINTS = 512  # (objects x points x yaw steps) floats per array in oriented_boxes
 
 
 def oriented_boxes(points: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -70,6 +72,7 @@ def oriented_boxes(points: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np
     centres = np.stack([mid_u * np.cos(t) - mid_v * np.sin(t), (y_lo + y_hi) / 2,
                         mid_u * np.sin(t) + mid_v * np.cos(t)], 1)
     sizes = np.stack([pick(hi_u) - pick(lo_u), y_hi - y_lo, pick(hi_v) - pick(lo_v)], 1)
+    sizes = np.maximum(sizes, _MIN_SIZE)  # a flat or one-point object still has a box (the matcher divides by sizes)
     return centres, sizes, yaw_matrix(-t)  # yaw_matrix(-t) turns local x onto (cos t, 0, sin t)
 
 
@@ -95,7 +98,8 @@ def match_scene(scene: OwnScene, class_ids: np.ndarray | None, num_keypoints: in
     padded, kept = _padded_objects(scene, max_points, num_keypoints, seed)
     n, w = padded.shape[:2]
     mask = np.arange(w)[None, :] < kept[:, None]
-    centres, sizes, rots = oriented_boxes(padded, mask)
+    # Boxes from the first _BOX_POINTS of each random subset: plenty for extents, bounded memory.
+    centres, sizes, rots = oriented_boxes(padded[:, :_BOX_POINTS], mask[:, :_BOX_POINTS])
     lengths = torch.as_tensor(np.maximum(kept, num_keypoints))  # cycled copies fill short objects
     picks = farthest_point_sample(torch.as_tensor(padded), num_keypoints, lengths).numpy()
     take = np.arange(num_keypoints)[None, :] < np.minimum(kept, num_keypoints)[:, None]  # distinct picks first

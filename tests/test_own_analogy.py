@@ -6,6 +6,7 @@ analogies; the viewer in a real headless browser."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,9 +19,9 @@ from scene_analogy.own_pairs import FORMATS, PairConfig, make_pair, symmetric_pa
 from scene_analogy.ply import read_ply_vertices
 from tests.browser import find_browser, open_page
 
-# Seed 1 is a 6-object room (fast). Over seeds 0-9 the benchmark (benchmarks/own_data.py) meets both
-# targets in 8/10 pairs with labels and 6/10 without; see the README for the table.
-PAIR = PairConfig(seed=1)
+# Seed 4: a 12-object room. Over seeds 0-9 the benchmark (benchmarks/own_data.py) meets both targets
+# in 8/10 pairs with class labels and 5/10 without (the semantics-free checkpoint); README has the table.
+PAIR = PairConfig(seed=4)
 SUFFIX = {"ply": ".ply", "ply_grey": ".ply", "npz": ".npz", "meshes": ""}
 UP = {"ply": "y", "ply_grey": "y", "npz": "z", "meshes": "z"}
 
@@ -162,3 +163,17 @@ def test_viewer_opens_offline_in_a_headless_browser(cli_run):
         assert page.drain() == []  # no console error, exception, log error or network request
     finally:
         page.close()
+
+
+def test_readme_python_example_runs_on_the_shipped_sample(monkeypatch, capsys):
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "README.md").read_text()
+    code = text.split("<!-- own-data-example -->", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert len(code.strip().splitlines()) <= 10
+    monkeypatch.chdir(root)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert capsys.readouterr().out.strip()
+    truth = json.loads((root / "examples/own_pair/truth.json").read_text())
+    expected = namespace["path"] @ np.array(truth["linear"]).T + truth["offset"]
+    assert np.mean(np.linalg.norm(namespace["result"].best.apply(namespace["path"]) - expected, axis=1) < 0.25) >= 0.9
