@@ -111,8 +111,8 @@ def _checked(path, points, instance, labels, up: str) -> OwnScene:
             if (labels != np.round(labels)).any() or (labels[keep] < 0).any():
                 raise DataError(path, "integer labels must be whole numbers >= 0")
             labels = labels.astype(np.int64)
-        elif labels.dtype.kind == "U":
-            labels = np.char.strip(labels)
+        elif labels.dtype.kind in "US":
+            labels = np.char.strip(labels.astype(str))
         else:
             raise DataError(path, f"labels must be integers or strings, got {labels.dtype}")
         labels = labels[keep]

@@ -161,6 +161,7 @@ def find_analogy(target: OwnScene, reference: OwnScene, roi_ids, checkpoint: str
     from .checkpoint import load_field
 
     roi_ids = np.asarray(roi_ids, dtype=np.int64).reshape(-1)
+    roi_ids = roi_ids[np.sort(np.unique(roi_ids, return_index=True)[1])]  # a repeated id counts once
     absent = np.setdiff1d(roi_ids, target.object_ids)
     if len(roi_ids) == 0 or len(absent):
         raise DataError(target.path, f"RoI instance id {int(absent[0]) if len(absent) else '(none)'} is not in the "

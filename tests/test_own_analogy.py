@@ -14,7 +14,7 @@ import trimesh
 
 from scene_analogy.analogy import find_analogy, load_scene, main
 from scene_analogy.match.analogy_map import AnalogyMap
-from scene_analogy.own_data import UP_ROTATIONS
+from scene_analogy.own_data import UP_ROTATIONS, write_ply_scene
 from scene_analogy.own_pairs import FORMATS, PairConfig, make_pair, symmetric_pair, write_scene
 from scene_analogy.ply import read_ply_vertices
 from tests.browser import find_browser, open_page
@@ -177,3 +177,23 @@ def test_readme_python_example_runs_on_the_shipped_sample(monkeypatch, capsys):
     truth = json.loads((root / "examples/own_pair/truth.json").read_text())
     expected = namespace["path"] @ np.array(truth["linear"]).T + truth["offset"]
     assert np.mean(np.linalg.norm(namespace["result"].best.apply(namespace["path"]) - expected, axis=1) < 0.25) >= 0.9
+
+
+def test_no_analogy_still_writes_its_outputs(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    points = np.concatenate([rng.random((200, 3)) + [2 * k, 0, 0] for k in range(3)])
+    instance = np.repeat([1, 2, 3], 200)
+    write_ply_scene(tmp_path / "t.ply", points, instance, np.repeat([4, 4, 6], 200))  # chairs and a table
+    write_ply_scene(tmp_path / "r.ply", points, instance, np.repeat([0, 0, 3], 200))  # beds and a sofa
+    np.save(tmp_path / "p.npy", points[:5])
+    with pytest.raises(SystemExit) as info:
+        main(["--tgt", str(tmp_path / "t.ply"), "--ref", str(tmp_path / "r.ply"), "--roi_ids", "1", "2", "1",
+              "--out", str(tmp_path / "out"), "--transfer", str(tmp_path / "p.npy")])
+    out = capsys.readouterr()
+    assert info.value.code == 1 and "no analogy" in out.out and "nothing" not in out.out
+    assert "no map to transfer with" in out.err and out.err.count("\n") == 1
+    summary = json.loads((tmp_path / "out" / "maps.json").read_text())
+    assert summary["analogy"] is False and summary["maps"] == [] and summary["roi_ids"] == [1, 2]
+    assert not (tmp_path / "out" / "map.npz").exists() and not (tmp_path / "out" / "transferred_p.npy").exists()
+    assert set(read_ply_vertices(tmp_path / "out" / "roi_mapped.ply")["role"].tolist()) == {0}
+    assert (tmp_path / "out" / "analogy.html").is_file() and (tmp_path / "out" / "analogy.png").is_file()
