@@ -145,11 +145,17 @@ def footprint_iou(quads: torch.Tensor) -> torch.Tensor:
     return (inter / union.clamp_min(1e-12)).mean(-1)
 
 
-def refine_maps(cands: Candidates, roi_points, ref_points, dots, gram, cfg: MatchConfig):
+def refine_maps(cands: Candidates, roi_points, ref_points, dots, gram, cfg: MatchConfig, subset=None):
     """Batched Adam on the coarse cost (module docstring). Returns linear (C, 3, 3), offset (C, 3),
-    per-point costs (C, R) of the refined maps (exact neighbour search, no grad)."""
+    per-point costs (C, R) of the refined maps (exact neighbour search, no grad).
+
+    subset (R',) long: the RoI rows whose cost drives the optimisation (None: all). The final costs
+    are always over all R points."""
     mu = roi_points.mean(0)
     num = len(cands.linear)
+    all_points, all_dots = roi_points, dots
+    if subset is not None:
+        roi_points, dots = roi_points[subset], dots[subset]
     t = (cands.linear @ mu + cands.offset).clone().requires_grad_(True)
     if cfg.global_mapping_type == "affine":
         free = [cands.linear.clone().requires_grad_(True), t]
@@ -192,8 +198,8 @@ def refine_maps(cands: Candidates, roi_points, ref_points, dots, gram, cfg: Matc
             optimiser.step()
     with torch.no_grad():
         linear = linear_of().detach()
-        point_cost = cost_of(linear, free[-1].detach())
         offset = free[-1].detach() - linear @ mu
+        point_cost = score_maps(linear, offset, all_points, ref_points, all_dots, gram, cfg)
     return linear, offset, point_cost
 
 
@@ -248,12 +254,13 @@ def score_maps(linear, offset, roi_points, ref_points, dots, gram, cfg: MatchCon
 
 
 def run_coarse(roi_points, f_roi, roi_boxes, roi_classes, ref_points, f_ref, ref_boxes, ref_classes,
-               cfg: MatchConfig) -> CoarseResult:
+               cfg: MatchConfig, refine_subset=None) -> CoarseResult:
     """The whole coarse stage on tensors (all on one device).
 
     roi_points (R, 3) and their descriptors f_roi (R, D); ref_points (Pf, 3) the reference object
     keypoints and f_ref (Pf, D); boxes are (centres (N, 3), sizes (N, 3), rots (N, 3, 3)) of the RoI
-    objects and of all reference objects; classes (Nr,), (Nf,).
+    objects and of all reference objects; classes (Nr,), (Nf,). refine_subset (R',) optional rows
+    of roi_points that drive the refinement (see `refine_maps`).
     """
     with torch.no_grad():
         dots = f_roi @ f_ref.T  # (R, Pf)
@@ -269,7 +276,7 @@ def run_coarse(roi_points, f_roi, roi_boxes, roi_classes, ref_points, f_ref, ref
         if len(quads):
             cands = cands.take(greedy_keep(footprint_iou(quads) >= cfg.nms_iou))
         boxes = warped_footprints(cands.linear, cands.offset, *roi_boxes)
-    linear, offset, point_cost = refine_maps(cands, roi_points, ref_points, dots, gram, cfg)
+    linear, offset, point_cost = refine_maps(cands, roi_points, ref_points, dots, gram, cfg, refine_subset)
     with torch.no_grad():
         cost = point_cost.mean(1) if len(point_cost) else point_cost.new_zeros(0)
         match, num_inliers = correspond_objects(linear, offset, roi_boxes[0], roi_classes, ref_boxes[0],

@@ -41,6 +41,7 @@ class MatchConfig:
     nms_iou: float = 0.5
     refine_steps: int = 100
     refine_lr: float = 1e-3
+    refine_points: int = 0  # per RoI object: farthest-point subset driving the refinement (0 = all)
     idw_k: int = 5
     idw_eps: float = 0.01  # metres; w = 1 / sqrt(d^2 + eps^2): finite weights and gradients at d = 0
     inlier_dist: float = 2.0
@@ -59,7 +60,7 @@ class MatchConfig:
         for name in ("global_num_rot", "global_topk", "idw_k", "topk_maps", "fine_candidates"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("refine_steps", "local_steps"):
+        for name in ("refine_steps", "local_steps", "refine_points"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 

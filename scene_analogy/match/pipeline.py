@@ -39,6 +39,7 @@ from .analogy_map import AnalogyMap
 from .coarse import greedy_keep, run_coarse
 from .inputs import MatchConfig, MatchScene, pad_objects
 from .local import run_fine
+from ..neighbors import farthest_point_sample
 
 __all__ = ["AnalysisResult", "find_analogy", "inverse"]
 
@@ -74,6 +75,18 @@ def _boxes(scene: MatchScene, index, device):
                  for a in (scene.box_centres, scene.box_sizes, scene.box_rots))
 
 
+def refine_subset(roi_points: torch.Tensor, roi_mask: torch.Tensor, per_object: int) -> torch.Tensor | None:
+    """Flat RoI rows (object by object, as `roi_flat`) of a farthest-point subset of at most
+    `per_object` points per RoI object, or None for all points (per_object = 0, or no fewer)."""
+    counts = roi_mask.sum(1)
+    n = min(per_object, int(counts.min()))
+    if per_object <= 0 or n >= int(counts.max()):
+        return None
+    picked = farthest_point_sample(roi_points, n, counts)  # (Nr, n); valid slots form a prefix
+    starts = torch.cumsum(counts, 0) - counts
+    return (starts[:, None] + picked).reshape(-1)
+
+
 def find_analogy(target: MatchScene, reference: MatchScene, roi, local_field, global_field,
                  cfg: MatchConfig = MatchConfig()) -> AnalysisResult:
     """Map the RoI objects `roi` (target object indices) into `reference` (module docstring)."""
@@ -101,7 +114,8 @@ def find_analogy(target: MatchScene, reference: MatchScene, roi, local_field, gl
     roi_box = _boxes(target, roi, device)
     ref_box = _boxes(reference, slice(None), device)
     coarse = run_coarse(torch.as_tensor(roi_flat, device=device), f_roi, roi_box, roi_classes,
-                        torch.as_tensor(reference.points[ref_obj], device=device), f_ref, ref_box, ref_classes, cfg)
+                        torch.as_tensor(reference.points[ref_obj], device=device), f_ref, ref_box, ref_classes, cfg,
+                        refine_subset(roi_points, roi_mask, cfg.refine_points))
     result.candidate_boxes, result.refined_boxes = coarse.boxes, coarse.refined_boxes
     result.num_candidates = coarse.num_candidates
     coarse_done = time.perf_counter()
