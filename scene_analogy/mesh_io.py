@@ -35,9 +35,12 @@ def read_obj(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(path, "not an OBJ mesh with vertices and faces")
     try:
         width = {len(v.split()) for v in vertex_lines}
-        if len(width) != 1 or min(width) < 3:
-            raise ValueError("vertex lines differ in length")
-        vertices = np.array(b" ".join(vertex_lines).split(), dtype=np.float64).reshape(-1, width.pop())[:, :3]
+        if min(width) < 3:
+            raise ValueError("a vertex line has fewer than 3 coordinates")
+        if len(width) == 1:  # the usual case: one split and one conversion for the whole file
+            vertices = np.array(b" ".join(vertex_lines).split(), dtype=np.float64).reshape(-1, width.pop())[:, :3]
+        else:  # some lines carry a w or a colour: take x y z of each
+            vertices = np.array([v.split()[:3] for v in vertex_lines], dtype=np.float64)
         faces = _triangulate([[int(c.split(b"/")[0]) for c in face] for face in face_lines], len(vertices))
     except ValueError as exc:
         raise DataError(path, f"malformed OBJ ({exc})") from None
