@@ -87,10 +87,8 @@ def test_raw_tree_to_triplets(tree):
 @pytest.mark.parametrize("pair_type", ["identical", "augment", "random", "manual", "hist_match"])
 def test_every_pair_type_writes_metrics(tree, pair_type, monkeypatch, tmp_path):
     monkeypatch.chdir(tree)
-    pairs = tmp_path / "pairs.tsv"
-    pairs.write_text("tgt\tref\ttgt_inst\tref_inst\ntest_scene_0\ttest_scene_0\t0,1\t0,1\n")
     log = tmp_path / "log"
-    extra = ["--scene_pair_file", str(pairs)] if pair_type == "manual" else []
+    extra = ["--scene_pair_file", str(REPO / "sample_scene_pairs/fixture_threed_front.tsv")] if pair_type == "manual" else []
     extra += ["--vis_local_match_mode", "intra_match", "--vis_method", "screen"] if pair_type == "manual" else []
     buffer = "2" if pair_type in ("random", "hist_match") else "1"  # these two need two scene folders
     main_field_match.main(MATCH + ["--scene_root", ROOT, "--log_dir", str(log), "--scene_pair_type", pair_type, "--scene_buffer_size", buffer,

@@ -141,3 +141,18 @@ def test_unusable_input_ends_in_one_error_line(tree):
     with pytest.raises(SystemExit) as stop:
         main_scene_gen.main(["--save_root", "./s", "--quiet"])
     assert stop.value.code == 2
+
+
+def test_model_info_classes_and_unknown_categories(tmp_path):
+    rows = [{"model_id": "a", "super-category": "Cabinet/Shelf/Desk", "category": "Wardrobe"},
+            {"model_id": "b", "super-category": "Pier/Stool", "category": None},
+            {"model_id": "c", "super-category": "Kitchen", "category": "Sink"},
+            {"super-category": "Bed"}]
+    (tmp_path / "model_info.json").write_text(json.dumps(rows))
+    skips = SkipLog()
+    info = read_model_info(tmp_path / "model_info.json", skips)
+    assert info == {"a": (7, "wardrobe"), "b": (1, "")}
+    assert skips.count("models") == 1 and skips.count("model_info entries") == 1
+    (tmp_path / "model_info.json").write_text(json.dumps(rows[2:3]))
+    with pytest.raises(DataError, match="no model with a known super-category"):
+        read_model_info(tmp_path / "model_info.json", SkipLog())
