@@ -110,12 +110,13 @@ def run_field_match(src: PairSource, samples, local_field, global_field, cfg, lo
     from .metrics import write_metrics_json
 
     out = Path(log_dir)
-    examples = []
+    examples, seen = [], {}
     for rep in range(eval_reps):
-        batch = load_examples(src, seed + rep)
-        for ex in batch:
+        for ex in load_examples(src, seed + rep):
             ex.name = ex.name if eval_reps == 1 else f"{ex.name}#rep{rep}"
-        examples += batch
+            seen[ex.name] = seen.get(ex.name, 0) + 1
+            ex.name = ex.name if seen[ex.name] == 1 else f"{ex.name}#{seen[ex.name]}"  # a pair file may repeat a pair
+            examples.append(ex)
     torch.manual_seed(seed)
     metrics, records, results = evaluate_examples(examples, samples, local_field, global_field, cfg,
                                                   maps_dir=out / "maps", thresholds=thresholds, progress=progress)
