@@ -15,15 +15,23 @@ sigmas.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
+
+from . import atomic
+from .errors import DataError
 
 from .geometry import (
     box_corners_xz, global_transform, origins_from_box, points_in_polygon, polygon_area_xz, rectangles_overlap,
     yaw_matrix,
 )
-from .scene import EvalPair, FloorPlan, Scene
+from .scene import SCENE_FILE, EvalPair, FloorPlan, Scene, read_triplet, scene_dirs, write_eval_pair
+
+SPLIT_CODES = {"train": 0, "test": 1}
 
 
 @dataclass(frozen=True)
@@ -114,7 +122,11 @@ def jitter_outline(scene: Scene, cfg: AugmentConfig, rng: np.random.Generator) -
     """
     polygons = []
     corners = _footprints(scene).reshape(-1, 2)
-    for poly in scene.floor.polygons():
+    loops = scene.floor.polygons()
+    for k, poly in enumerate(loops):
+        if _is_hole(loops, k):  # a hole's edges stay put: moving them could swallow an object
+            polygons.append(poly)
+            continue
         sign = 1.0 if polygon_area_xz(poly) > 0 else -1.0
         a, b = poly, np.roll(poly, -1, axis=0)
         edge = b - a
@@ -127,6 +139,20 @@ def jitter_outline(scene: Scene, cfg: AugmentConfig, rng: np.random.Generator) -
         offset = np.maximum(offset, -np.maximum(room_in, 0.0))
         polygons.append(_offset_polygon(a, edge, normal, offset))
     return FloorPlan.from_polygons(polygons, scene.floor.floor_y, scene.floor.ceiling_y)
+
+
+def _is_hole(loops: list[np.ndarray], k: int) -> bool:
+    """Whether loop k lies inside an odd number of the other loops (even-odd rule)."""
+    probe = loops[k].mean(0, keepdims=True) * 1e-3 + loops[k][:1] * (1 - 1e-3)  # just off its first corner
+    return sum(bool(points_in_polygon(probe, p)[0]) for j, p in enumerate(loops) if j != k) % 2 == 1
+
+
+def inside_floor(points: np.ndarray, polygons: list[np.ndarray]) -> np.ndarray:
+    """Even-odd test of (M, 2) points against all loops of a floor: holes and disjoint parts count."""
+    inside = np.zeros(len(points), dtype=bool)
+    for poly in polygons:
+        inside ^= points_in_polygon(points, poly)
+    return inside
 
 
 def _offset_polygon(a: np.ndarray, edge: np.ndarray, normal: np.ndarray, offset: np.ndarray) -> np.ndarray:
@@ -160,9 +186,7 @@ def _add_distractors(scene: Scene, other: Scene, wanted: int, cfg: AugmentConfig
         centroids = np.repeat(obj.bbox_centroids, tries, 0)
         centroids[:, [0, 2]] = xz
         boxes = box_corners_xz(np.repeat(obj.bbox_sizes, tries, 0), centroids, rots)  # (T, 4, 2)
-        inside = np.ones(tries, dtype=bool)
-        for poly in polygons:
-            inside &= points_in_polygon(boxes.reshape(-1, 2), poly).reshape(tries, 4).all(1)
+        inside = inside_floor(boxes.reshape(-1, 2), polygons).reshape(tries, 4).all(1)
         if len(current):
             hit = rectangles_overlap(boxes[:, None], _footprints(current)[None], cfg.clearance)
             y_lo = current.bbox_centroids[:, 1] - current.bbox_sizes[:, 1] / 2
@@ -179,3 +203,35 @@ def _add_distractors(scene: Scene, other: Scene, wanted: int, cfg: AugmentConfig
         current = Scene.concat([current, obj])
         placed.append(j)
     return current, len(placed)
+
+
+def write_eval_pairs(aug_root: str | os.PathLike, names: list[str], positives: list[Scene], cfg: AugmentConfig,
+                     seed: int, num_classes: int, progress: bool = True) -> int:
+    """Augment each `{split}_scene_<i>` positive into `<aug_root>/<name>/scene.npz`; distractors come
+    from the scene with the nearest class histogram. Pair i draws from a generator seeded by
+    (seed, split, i), so a pair does not change when others are added or removed."""
+    hist = class_histograms(positives, num_classes)
+    for i, (name, positive) in enumerate(tqdm(list(zip(names, positives)), desc="evaluation pairs", disable=not progress)):
+        split, _, index = name.rpartition("_scene_")
+        rng = np.random.default_rng([seed, SPLIT_CODES[split], int(index), 2])
+        other = positives[nearest_histogram_scene(hist, i)] if len(positives) > 1 else positive
+        pair = augment_scene(positive, other, cfg, rng)
+        with atomic.atomic_dir(Path(aug_root) / name) as folder:  # never a half-written pair folder
+            write_eval_pair(folder / SCENE_FILE, pair)
+    return len(positives)
+
+
+def augment_triplet_root(orig_root: str | os.PathLike, save_root: str | os.PathLike | None, cfg: AugmentConfig,
+                         seed: int, num_classes: int, progress: bool = True) -> tuple[Path, int]:
+    """Evaluation pairs of a triplet root's held-out folders (all folders when it has no `test_*`),
+    written to `save_root` (default `<orig_root>_augment`); returns (that folder, number of pairs)."""
+    root = Path(orig_root)
+    dirs = scene_dirs(root, "test") or scene_dirs(root)
+    if not dirs:
+        raise DataError(root, "no {train,test}_scene_<i> folders to augment (run the scene generator first)")
+    positives = [read_triplet(d / SCENE_FILE, ("pair_pos",))["pair_pos"] for d in dirs]
+    empty = [d for d, p in zip(dirs, positives) if len(p) == 0]
+    if empty:
+        raise DataError(empty[0] / SCENE_FILE, "the scene has no objects to build an evaluation pair from")
+    aug_root = Path(save_root) if save_root else root.parent / f"{root.name}_augment"
+    return aug_root, write_eval_pairs(aug_root, [d.name for d in dirs], positives, cfg, seed, num_classes, progress)

@@ -7,6 +7,7 @@ data ends the program with one line on stderr (exit status 2) instead of a trace
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from typing import Iterator
 
@@ -33,13 +34,23 @@ def positive_int(text: str) -> int:
     return value
 
 
-def add_trainer_flags(p, preset_default: str) -> None:
+def resolve_point_sample_root(given: str | None, scene_root: str, dataset_default: str | None = None) -> str:
+    """`--point_sample_root` when given; else `<scene_root>/point_samples` when that folder exists (the
+    synthetic layout); else the dataset's own samples folder (where its sampler writes)."""
+    if given:
+        return given
+    inside = os.path.join(scene_root, "point_samples")
+    return inside if os.path.isdir(inside) or dataset_default is None else dataset_default
+
+
+def add_trainer_flags(p, preset_default: str, point_sample_root_default: str | None = None) -> None:
     """The published trainer flags (DESIGN §9) plus ours (`--preset`, `--steps`, `--device`, ...).
 
     Architecture flags default to None so that the chosen preset decides; a flag given overrides it.
     """
     p.add_argument("--scene_root", required=True, help="triplet folders {train,test}_scene_<i>")
-    p.add_argument("--point_sample_root", default=None, help="default: <scene_root>/point_samples")
+    p.add_argument("--point_sample_root", default=None, help="default: <scene_root>/point_samples if it exists, "
+                   f"else {point_sample_root_default or '<scene_root>/point_samples'}")
     p.add_argument("--log_dir", default="./log/")
     p.add_argument("--run_name", default="train")
     p.add_argument("--wandb", action="store_true", help="log to Weights & Biases (offline without credentials)")
@@ -107,15 +118,16 @@ def train_config_from_args(args, num_train_triplets: int):
     )
 
 
-def run_trainer(argv, prog: str, preset_default: str) -> None:
+def run_trainer(argv, prog: str, preset_default: str, point_sample_root_default: str | None = None) -> None:
     """The whole trainer command: flags -> configs -> training, with the one-line error boundary."""
     import argparse
 
     from .scene import scene_dirs
 
     p = argparse.ArgumentParser(prog=prog, description="Train the context descriptor field on scene triplets.")
-    add_trainer_flags(p, preset_default)
+    add_trainer_flags(p, preset_default, point_sample_root_default)
     args = p.parse_args(argv)
+    args.point_sample_root = resolve_point_sample_root(args.point_sample_root, args.scene_root, point_sample_root_default)
     with user_errors():
         from .train import train
 
@@ -125,3 +137,133 @@ def run_trainer(argv, prog: str, preset_default: str) -> None:
     acc = summary["val_acc"]
     print(f"done: {summary['steps']} steps in {summary['wall_seconds']:.0f} s, held-out triplet accuracy "
           f"{'n/a' if acc is None else f'{acc:.3f}'}; checkpoint {args.log_dir.rstrip('/')}/model.pth")
+
+
+# -- the dataset commands' flags (DESIGN §9): names and defaults of the published release ----------------
+
+
+def add_sample_flags(p, obj_root_default: str | None, save_root_default: str) -> None:
+    """`extract_point_samples`: mesh folder in, `sample_<N>/<model_id>.npy` out."""
+    p.add_argument("--obj_root", default=obj_root_default,
+                   help="object models" + (f" (default {obj_root_default})" if obj_root_default else ""))
+    p.add_argument("--save_root", default=save_root_default, help="where sample_<N>/ folders go")
+    p.add_argument("--mesh_num_samples", type=positive_int, default=10000, help="area-weighted surface samples per mesh")
+    p.add_argument("--save_num_samples", type=positive_int, nargs="+", default=[50],
+                   help="farthest-point subsets to save (one sample_<N> folder each)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def add_scene_gen_flags(p, *, scene_root_default: str, save_root_default: str, point_sample_root_default: str,
+                        obj_root_default: str | None = None, model_info_default: str | None = None) -> None:
+    """`main_scene_gen`: source layouts + object pool in, training triplets out."""
+    from .triplets import RESCALING_METHODS
+
+    p.add_argument("--obj_root", default=obj_root_default, help="object models")
+    p.add_argument("--scene_root", default=scene_root_default, help="source scene layouts")
+    p.add_argument("--obj_model_info_path", default=model_info_default, help="model classes (default: in --obj_root)")
+    p.add_argument("--num_scenes", type=int, default=-1, help="triplets to write (-1: one per source room)")
+    p.add_argument("--num_load_layout", type=int, default=-1, help="source rooms to load at most (-1: all)")
+    p.add_argument("--save_root", default=save_root_default, help="output scene root")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max_trans_noise", type=float, default=0.1, help="negatives: sigma of the xz shift per axis (m)")
+    p.add_argument("--max_rot_noise", type=float, default=22.5, help="negatives: sigma of the yaw noise (degrees)")
+    p.add_argument("--train_ratio", type=float, default=0.9, help="share of source rooms (and models) for training")
+    p.add_argument("--rescaling_method", default="box_scale", choices=RESCALING_METHODS)
+    p.add_argument("--topk_aspect_sampling", type=positive_int, default=100, help="swap among this many nearest aspects")
+    p.add_argument("--ignore_subclass", action="store_true", help="swap within the class, never preferring the subclass")
+    p.add_argument("--point_sample_root", default=point_sample_root_default,
+                   help="the point sampler's output, whose model_boxes.json saves reading every mesh again")
+
+
+def scene_gen_config_from_args(args):
+    from .scene_gen import SceneGenConfig
+    from .triplets import TripletConfig
+
+    triplet = TripletConfig(trans_noise=args.max_trans_noise, rot_noise_deg=args.max_rot_noise,
+                            rescaling_method=args.rescaling_method, topk_aspect_sampling=args.topk_aspect_sampling,
+                            ignore_subclass=args.ignore_subclass)
+    return SceneGenConfig(num_scenes=args.num_scenes, train_ratio=args.train_ratio, seed=args.seed, triplet=triplet)
+
+
+def add_augment_flags(p, orig_scene_root_default: str | None = None) -> None:
+    """`main_scene_augment`: a triplet root in, evaluation pairs with ground truth out."""
+    p.add_argument("--orig_scene_root", default=orig_scene_root_default, required=orig_scene_root_default is None)
+    p.add_argument("--save_root", default=None, help="default: <orig_scene_root>_augment")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--global_num_rot", type=positive_int, default=4, help="target orientations: k * 360 / n, each +- mirror")
+    p.add_argument("--fp_max_perturb_rate", type=float, default=0.4, help="share of outline edges moved")
+    p.add_argument("--fp_max_noise", type=float, default=0.3, help="outline edges move by at most this (m)")
+    p.add_argument("--num_group_keep_range", type=int, nargs=2, default=[2, 4], help="objects kept exactly")
+    p.add_argument("--num_pose_perturb_rate", type=float, default=0.5, help="share of other objects re-inserted")
+    p.add_argument("--max_trans_noise", type=float, default=0.05, help="re-inserted objects: shift bound (m)")
+    p.add_argument("--max_rot_noise", type=float, default=10.0, help="re-inserted objects: yaw bound (degrees)")
+    p.add_argument("--num_match_obj_add_range", type=int, nargs=2, default=[2, 5], help="distractors added")
+
+
+def augment_config_from_args(args):
+    from .augment import AugmentConfig
+
+    return AugmentConfig(
+        global_num_rot=args.global_num_rot, fp_max_perturb_rate=args.fp_max_perturb_rate, fp_max_noise=args.fp_max_noise,
+        num_group_keep_range=tuple(args.num_group_keep_range), num_pose_perturb_rate=args.num_pose_perturb_rate,
+        max_trans_noise=args.max_trans_noise, max_rot_noise=args.max_rot_noise,
+        num_match_obj_add_range=tuple(args.num_match_obj_add_range),
+    )
+
+
+def add_match_flags(p, checkpoint_default: str, point_sample_root_default: str | None) -> None:
+    """`main_field_match`: a scene root, pairs of a chosen type and a field in; metrics, maps, PNGs out.
+
+    Flags that only tuned the published code's GPU batching (`--num_vert_split`, `--batch_size`) or
+    steered its on-screen viewer (`--vis_method`, `--vis_local_match_mode`) are accepted: the former
+    change nothing here, the latter give PNG pictures of every pair under --log_dir.
+    """
+    from .field_match import PAIR_TYPES
+    from .metrics import BIJECTIVITY_ACC_THRES, CHAMFER_ACC_THRES, MAP_ACC_THRES
+
+    p.add_argument("--scene_root", required=True, help="triplet folders (augmented pairs in <scene_root>_augment)")
+    p.add_argument("--point_sample_root", default=None, help="default: <scene_root>/point_samples if it exists, "
+                   f"else {point_sample_root_default}")
+    p.add_argument("--log_dir", default="./log/", help="metrics.json, pairs.json, maps/ and pictures go here")
+    p.add_argument("--load_local_feature_field", default=None, help=f"field for the fine stage (default {checkpoint_default})")
+    p.add_argument("--load_global_feature_field", default=None, help="field for the coarse stage (default: the local one)")
+    p.add_argument("--scene_pair_type", default="augment", choices=PAIR_TYPES)
+    p.add_argument("--scene_pair_file", default=None, help="pair file (TSV) for --scene_pair_type manual")
+    p.add_argument("--scene_buffer_size", type=int, default=-1, help="scene folders to use (-1: all)")
+    p.add_argument("--batch_size", type=positive_int, default=1, help="accepted; pairs are matched one at a time")
+    p.add_argument("--num_vert_split", type=positive_int, default=1, help="accepted; GPU batching of the published code")
+    p.add_argument("--eval_reps", type=positive_int, default=1, help="evaluation passes, RoIs drawn with seed + pass")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--global_num_rot", type=positive_int, default=4)
+    p.add_argument("--global_dist_valid_thres", type=float, default=1.5)
+    p.add_argument("--global_mapping_type", default="scale_rot", choices=("scale_rot", "affine"))
+    p.add_argument("--global_topk", type=positive_int, default=30)
+    p.add_argument("--local_rbf_smoothing", type=float, default=0.5)
+    p.add_argument("--local_valid_thres", type=float, default=0.5, help="no analogy above this cost")
+    p.add_argument("--query_point_type", default="obj_match_points", choices=("obj_match_points",),
+                   help="RoI points: each RoI object's surface samples")
+    p.add_argument("--num_query", type=positive_int, default=50, help="RoI points per object (a sample_<N> folder)")
+    p.add_argument("--map_acc_thres", type=float, nargs="+", default=list(MAP_ACC_THRES))
+    p.add_argument("--bijectivity_acc_thres", type=float, nargs="+", default=list(BIJECTIVITY_ACC_THRES))
+    p.add_argument("--chamfer_acc_thres", type=float, nargs="+", default=list(CHAMFER_ACC_THRES))
+    p.add_argument("--vis_method", default=None, help="accepted (e.g. screen): every pair is drawn as a PNG")
+    p.add_argument("--vis_local_match_mode", default=None, help="accepted (e.g. intra_match): every pair is drawn as a PNG")
+    p.add_argument("--num_vis", type=int, default=4, help="pairs drawn when no --vis_* flag is given")
+    p.add_argument("--allow_pickle", action="store_true",
+                   help="read the authors' pickled pair_pos_idx_map (pickle can run code: only for files you trust)")
+    p.add_argument("--device", default="cpu")
+
+
+def match_config_from_args(args):
+    from .match.inputs import MatchConfig
+
+    return MatchConfig(global_num_rot=args.global_num_rot, global_dist_valid_thres=args.global_dist_valid_thres,
+                       global_mapping_type=args.global_mapping_type, global_topk=args.global_topk,
+                       local_rbf_smoothing=args.local_rbf_smoothing, local_valid_thres=args.local_valid_thres,
+                       device=args.device)
+
+
+def thresholds_from_args(args) -> dict:
+    """Keyword arguments of `metrics.summarise`."""
+    return {"map_thresholds": tuple(args.map_acc_thres), "bijectivity_thresholds": tuple(args.bijectivity_acc_thres),
+            "chamfer_thresholds": tuple(args.chamfer_acc_thres)}

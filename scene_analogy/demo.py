@@ -49,12 +49,12 @@ def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     start = time.perf_counter()
     with user_errors():
-        from .evaluation import augment_examples, evaluate_examples, match_scene
+        from .evaluation import augment_examples, evaluate_examples
+        from .field_match import save_pair_pictures
         from .field import load_field
         from .match.inputs import MatchConfig
         from .metrics import format_table, write_metrics_json
         from .samples import PointSamples
-        from .vis import save_analogy_png
 
         root, out = Path(args.scene_root), Path(args.log_dir)
         field = load_field(args.checkpoint, map_location=args.device)  # fail fast, before generating data
@@ -64,11 +64,7 @@ def main(argv=None) -> None:
         cfg = MatchConfig(device=args.device)
         torch.manual_seed(args.seed)
         metrics, records, results = evaluate_examples(examples, samples, field, field, cfg, maps_dir=out / "maps")
-        for i, (ex, rec, res) in enumerate(list(zip(examples, records, results))[: args.num_pictures]):
-            save_analogy_png(match_scene(ex.target, samples), match_scene(ex.reference, samples), ex.roi,
-                             rec.roi_points, rec.mapped, out / f"pair_{i}.png", res.candidate_boxes,
-                             title=f"{ex.name}: cost {res.best.cost:.3f}" if res.best else f"{ex.name}: no analogy",
-                             gt_points=rec.gt_points)
+        save_pair_pictures(examples, records, results, samples, out, args.num_pictures)
         write_metrics_json(out / "metrics.json", metrics)
     print(format_table(metrics))
     print(f"wrote {out / 'metrics.json'}, {min(args.num_pictures, len(examples))} pictures and the maps under {out} "

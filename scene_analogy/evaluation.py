@@ -14,6 +14,7 @@ is not timed.
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ class EvalExample:
     reference: Scene
     roi: np.ndarray  # (R,) target object indices
     gt_objects: np.ndarray | None  # (R,) reference object index per RoI object; None = no analogy
+    analogy_known: bool = True  # False: no ground truth, yet an analogy may exist (random pairs)
 
 
 def choose_roi(idx_map: np.ndarray, centroids: np.ndarray, rng: np.random.Generator, extra=(1, 2)) -> np.ndarray:
@@ -91,8 +93,11 @@ def match_scene(scene: Scene, samples: PointSamples) -> MatchScene:
 
 def evaluate_examples(examples: list[EvalExample], samples: PointSamples, local_field, global_field,
                       cfg: MatchConfig, maps_dir: str | os.PathLike | None = None, bidirectional: bool = True,
-                      progress: bool = True) -> tuple[dict, list[PairRecord], list]:
-    """Run the matcher on every example; returns (metrics dict, per-pair records, match results)."""
+                      progress: bool = True, thresholds: dict | None = None) -> tuple[dict, list[PairRecord], list]:
+    """Run the matcher on every example; returns (metrics dict, per-pair records, match results).
+
+    `thresholds`: keyword arguments of `metrics.summarise` (map / bijectivity / chamfer thresholds).
+    A map is saved as `<maps_dir>/<example name>.npz`, the name made file-safe."""
     records, results = [], []
     for ex in tqdm(examples, desc="matching pairs", disable=not progress):
         target, reference = match_scene(ex.target, samples), match_scene(ex.reference, samples)
@@ -107,12 +112,13 @@ def evaluate_examples(examples: list[EvalExample], samples: PointSamples, local_
                 back = inverse(result, target, reference, local_field, global_field, cfg)
                 roundtrip = None if back.best is None else back.best.apply(mapped)
             if maps_dir is not None:
-                result.best.save(Path(maps_dir) / f"{ex.name}.npz")
+                result.best.save(Path(maps_dir) / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', ex.name)}.npz")
         ref_objects = reference.instance >= 0
         records.append(PairRecord(
             roi_points, gt, mapped, roundtrip, owner, dict(enumerate(ex.target.class_ids.tolist())),
             reference.points[ref_objects], reference.instance[ref_objects],
             dict(enumerate(ex.reference.class_ids.tolist())), seconds=seconds, name=ex.name,
+            analogy_known=ex.analogy_known,
         ))
         results.append(result)
-    return summarise(records), records, results
+    return summarise(records, **(thresholds or {})), records, results

@@ -91,3 +91,83 @@ def _edge_normals(quad: np.ndarray) -> np.ndarray:
     edges = np.roll(quad, -1, axis=-2) - quad
     normals = np.stack([-edges[..., 1], edges[..., 0]], -1)
     return normals / np.maximum(np.linalg.norm(normals, axis=-1, keepdims=True), 1e-12)
+
+
+def quaternion_matrix(quat_xyzw: np.ndarray) -> np.ndarray:
+    """Rotation matrices (..., 3, 3) of quaternions (..., 4) in (x, y, z, w) order; normalised first."""
+    q = np.asarray(quat_xyzw, dtype=np.float64)
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    x, y, z, w = np.moveaxis(q, -1, 0)
+    rows = [
+        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
+        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
+        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
+    ]
+    return np.stack(rows, -2)
+
+
+def mesh_boundary_loops(faces: np.ndarray) -> list[np.ndarray]:
+    """Closed loops of vertex indices along the boundary of a triangle mesh (edges used by one face).
+
+    Faces repeated with any winding (double-sided floors) count once; degenerate faces are ignored.
+    Each loop is returned on its own (outer outlines, holes and disjoint parts alike). The walk is
+    per boundary edge, which is a handful per floor: not a hot path.
+    """
+    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    faces = faces[(faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])]
+    faces = np.unique(np.sort(faces, axis=1), axis=0)
+    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    unique, counts = np.unique(edges, axis=0, return_counts=True)
+    neighbours: dict[int, list[int]] = {}
+    for a, b in unique[counts == 1].tolist():
+        neighbours.setdefault(a, []).append(b)
+        neighbours.setdefault(b, []).append(a)
+    loops = []
+    while neighbours:
+        start = next(iter(neighbours))
+        loop, here = [start], start
+        while True:
+            nxt = neighbours[here].pop()
+            neighbours[nxt].remove(here)
+            for v in (here, nxt):
+                if not neighbours[v]:
+                    del neighbours[v]
+            if nxt == start or nxt not in neighbours:
+                break
+            loop.append(nxt)
+            here = nxt
+        if len(loop) >= 3:
+            loops.append(np.asarray(loop, dtype=np.int64))
+    return loops
+
+
+def drop_collinear(polygon: np.ndarray, tol: float = 1e-6) -> np.ndarray:
+    """A closed (C, 2) polygon without repeated corners and corners on a straight run."""
+    poly = np.asarray(polygon, dtype=np.float64)
+    while len(poly) >= 3:
+        prev, nxt = np.roll(poly, 1, axis=0), np.roll(poly, -1, axis=0)
+        a, b = poly - prev, nxt - poly
+        cross = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+        scale = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+        straight = (np.abs(cross) <= tol * np.maximum(scale, tol)) & ((a * b).sum(1) >= 0)
+        repeated = np.linalg.norm(a, axis=1) < tol
+        drop = straight | repeated
+        if not drop.any():
+            break
+        poly = poly[~drop] if not drop.all() else poly[:0]
+    return poly
+
+
+def mesh_outline_xz(vertices: np.ndarray, faces: np.ndarray, weld: float = 1e-4) -> list[np.ndarray]:
+    """The xz boundary polygons of a (floor) mesh: vertices closer than `weld` are merged first, each
+    boundary loop becomes its own (C, 2) polygon, straight runs are reduced to their corners."""
+    vertices = np.asarray(vertices, dtype=np.float64).reshape(-1, 3)
+    _, first, inverse = np.unique(np.round(vertices / weld).astype(np.int64), axis=0, return_index=True,
+                                  return_inverse=True)
+    welded = vertices[first]
+    polygons = []
+    for loop in mesh_boundary_loops(inverse.reshape(-1)[np.asarray(faces, dtype=np.int64)]):
+        poly = drop_collinear(welded[loop][:, [0, 2]])
+        if len(poly) >= 3 and abs(polygon_area_xz(poly)) > 1e-6:
+            polygons.append(poly)
+    return polygons

@@ -7,7 +7,9 @@ Rules, exactly as implemented
 - PCP@tau: pooled over all RoI points of all pairs (not averaged per pair), a point is correct when
   its (reflection-aware) error ||F(p) - p_gt|| < tau (strict). A pair with ground truth but no map
   scores 0 on all its points; a pair without ground truth ("no analogy exists") scores 1 on all its
-  points if the method returned no map, else 0.
+  points if the method returned no map, else 0. A pair whose analogy is *unknown*
+  (`analogy_known=False`: random or histogram-matched scene pairs, which have no ground truth but may
+  well have an analogy) is left out of PCP; if no pair has ground truth, PCP is NaN (null in JSON).
 - Bi-PCP@tau: the same pooling with the error ||G(F(p)) - p|| (`roundtrip` vs `roi_points`) and the
   same reflection allowance. For a pair with ground truth: no map or no inverse map -> 0. For a pair
   without ground truth: the PCP rule (1 iff no map).
@@ -141,6 +143,7 @@ class PairRecord:
     reference_classes: Mapping[int, Any] | Sequence[Any] | np.ndarray
     seconds: float = 0.0
     name: str = ""
+    analogy_known: bool = True  # False: no ground truth, but an analogy may exist (see the docstring)
 
     def __post_init__(self):
         self.roi_points = _points(self.roi_points, "roi_points")
@@ -149,6 +152,8 @@ class PairRecord:
             value = getattr(self, field_name)
             if value is not None:
                 setattr(self, field_name, _points(value, field_name, rows))
+        if not self.analogy_known and self.gt_points is not None:
+            raise ValueError("a pair with ground-truth points has a known analogy")
         self.roi_object_ids = _ids(self.roi_object_ids, "roi_object_ids", rows)
         self.reference_points = _points(self.reference_points, "reference_points")
         self.reference_object_ids = _ids(
@@ -208,7 +213,8 @@ def score_pair(
     bij_t = np.asarray(bijectivity_thresholds, dtype=np.float64)[:, None]
     ch_t = np.asarray(chamfer_thresholds, dtype=np.float64)
     rows = len(record.roi_points)
-    if record.gt_points is None:
+    pcp_columns = rows if record.analogy_known else 0
+    if record.analogy_known and record.gt_points is None:
         # No analogy exists: the right answer is "no map", for every metric.
         correct = record.mapped is None
         return PairScores(
@@ -217,10 +223,13 @@ def score_pair(
         )
     if record.mapped is None:
         return PairScores(
-            np.zeros((len(map_t), rows), bool), np.zeros((len(bij_t), rows), bool), None, None,
+            np.zeros((len(map_t), pcp_columns), bool), np.zeros((len(bij_t), rows), bool), None, None,
             np.zeros(len(ch_t), bool), np.zeros(len(ch_t), bool),
         )
-    pcp_hits = reflection_aware_errors(record.mapped, record.gt_points, sym_thresh)[None] < map_t
+    if record.gt_points is None:  # analogy unknown: Bi-PCP and Chamfer accuracy need no ground truth
+        pcp_hits = np.zeros((len(map_t), 0), bool)
+    else:
+        pcp_hits = reflection_aware_errors(record.mapped, record.gt_points, sym_thresh)[None] < map_t
     if record.roundtrip is None:
         bi_hits = np.zeros((len(bij_t), rows), bool)
     else:
@@ -250,7 +259,8 @@ def summarise(
     num_points = sum(len(r.roi_points) for r in records)
     if num_points == 0:
         raise ValueError("the pairs hold no RoI points")
-    pcp = np.concatenate([s.pcp_hits for s in scores], axis=1).mean(1)
+    pcp_hits = np.concatenate([s.pcp_hits for s in scores], axis=1)
+    pcp = pcp_hits.mean(1) if pcp_hits.shape[1] else np.full(len(pcp_hits), np.nan)
     bi_pcp = np.concatenate([s.bi_hits for s in scores], axis=1).mean(1)
     chamfer_acc = np.stack([s.chamfer_hits for s in scores]).mean(0)
     sem_chamfer_acc = np.stack([s.sem_chamfer_hits for s in scores]).mean(0)
@@ -274,6 +284,8 @@ def format_table(results: Mapping[str, Any]) -> str:
     for key, value in results.items():
         if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
             text = str(int(value))
+        elif isinstance(value, (float, np.floating)) and math.isnan(value):
+            text = "n/a"  # e.g. PCP when no pair has ground truth
         elif isinstance(value, (float, np.floating)):
             text = f"{float(value):.3f} s" if key == "seconds_per_pair" else f"{float(value):.4f}"
         else:

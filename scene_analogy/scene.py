@@ -246,7 +246,8 @@ class _KeyReader:
         try:
             value = np.asarray(self.arrays[name])
         except ValueError as exc:  # an object array refused by allow_pickle=False
-            raise DataError(self.path, f"key '{name}' cannot be read without pickle ({exc})") from None
+            raise DataError(self.path, f"key '{name}' cannot be read without pickle ({exc}); convert the folder once "
+                                       "with `python -m scene_analogy.convert_scenes FOLDER --allow_pickle`") from None
         if kind is str:
             ok = value.dtype.kind in "US"
         elif kind is int:
@@ -325,7 +326,8 @@ def read_eval_pair(path: str | os.PathLike, classes: ClassTable | None = None, a
             if not allow_pickle:
                 raise DataError(
                     path, "key 'pair_pos_idx_map' is a pickled object (the authors' format); pass "
-                    "--allow_pickle to read it, only for files you trust"
+                    "--allow_pickle to read it, only for files you trust, or convert the folder once with "
+                    "`python -m scene_analogy.convert_scenes FOLDER --allow_pickle`"
                 ) from None
             idx_map = _pickled_idx_map(path, len(scene))
         global_rot = _KeyReader(arrays, "pair_pos", path).array("global_rot", float, (3, 3))

@@ -50,17 +50,18 @@ class SwapSampler:
         for key, (models, _) in self.groups.items():
             self.groups[key] = (models, np.stack([_aspect(m.size) for m in models]))
 
-    def candidates(self, info: ModelInfo) -> tuple[list[ModelInfo], np.ndarray]:
+    def candidates(self, info: ModelInfo) -> tuple[list[ModelInfo], np.ndarray] | None:
+        """The models to draw from, or None when the split has no model of this class."""
         sub = self.groups.get(("sub", info.class_id, info.subclass))
         if not self.cfg.ignore_subclass and sub and len(sub[0]) >= self.cfg.min_subclass_models:
             return sub
-        group = self.groups.get(("class", info.class_id))
-        if group is None:
-            raise ValueError(f"no model of class {info.class_name} in this split to swap '{info.model_id}' with")
-        return group
+        return self.groups.get(("class", info.class_id))
 
     def draw(self, info: ModelInfo, box_size: np.ndarray, rng: np.random.Generator) -> ModelInfo:
-        models, aspects = self.candidates(info)
+        found = self.candidates(info)
+        if found is None:
+            return info  # no model of its class in this split (a class with one model): keep it
+        models, aspects = found
         dist = np.linalg.norm(aspects - _aspect(box_size), axis=1)
         dist[[m.model_id == info.model_id for m in models]] = np.inf  # a swap must change the model
         if np.isinf(dist).all():

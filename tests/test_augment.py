@@ -59,3 +59,22 @@ def test_distractors_come_from_nearest_histogram_scene():
         d = np.abs(hist - hist[i]).sum(1)
         d[i] = np.inf
         assert d[j] == d.min()
+
+
+def test_floors_with_holes_and_disjoint_parts():
+    from scene_analogy.augment import inside_floor, jitter_outline
+    from scene_analogy.scene import FloorPlan
+
+    outer = np.array([[0, 0], [6, 0], [6, 5], [0, 5]], dtype=float)
+    hole = np.array([[2, 2], [3, 2], [3, 3], [2, 3]], dtype=float)
+    patch = np.array([[8, 0], [9, 0], [9, 1], [8, 1]], dtype=float)
+    probes = np.array([[1.0, 1.0], [2.5, 2.5], [8.5, 0.5], [7.0, 0.5]])
+    np.testing.assert_array_equal(inside_floor(probes, [outer, hole, patch]), [True, False, True, False])
+    pool = stub_pool()
+    scene = _spread_scene(pool, np.random.default_rng(0), n=2)
+    scene.floor = FloorPlan.from_polygons([outer, hole, patch], 0.0, 2.8)
+    cfg = AugmentConfig(fp_max_perturb_rate=1.0)
+    loops = jitter_outline(scene, cfg, np.random.default_rng(1)).polygons()
+    assert len(loops) == 3
+    np.testing.assert_array_equal(loops[1], hole)  # a hole never moves
+    assert not np.allclose(loops[0], outer)

@@ -253,3 +253,17 @@ def test_table_and_json(tmp_path):
     path = tmp_path / "out" / "metrics.json"
     write_metrics_json(path, r)
     assert json.loads(path.read_text()) == r
+
+
+def test_pairs_with_unknown_analogy_leave_pcp_and_keep_the_rest():
+    known = _record(ASYM, ASYM, roundtrip=np.zeros_like(ASYM))  # perfect on every metric
+    unknown = PairRecord(roi_points=np.zeros_like(ASYM), gt_points=None, mapped=ASYM + 5.0, roundtrip=None,
+                         roi_object_ids=np.zeros(5, int), roi_classes={0: 3}, reference_points=ASYM,
+                         reference_object_ids=np.zeros(5, int), reference_classes={0: 3}, analogy_known=False)
+    both = summarise([known, unknown])
+    assert both["pcp@0.25"] == 1.0  # only the known pair's points count for PCP
+    assert both["bi_pcp@0.25"] == 0.5 and both["chamfer_acc@0.25"] == 0.5  # the unknown pair has no inverse and is far off
+    alone = summarise([unknown])
+    assert np.isnan(alone["pcp@0.25"]) and "n/a" in format_table(alone)
+    with pytest.raises(ValueError, match="known analogy"):
+        PairRecord(ASYM, ASYM, None, None, np.zeros(5, int), {0: 3}, ASYM, np.zeros(5, int), {0: 3}, analogy_known=False)

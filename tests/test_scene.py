@@ -112,3 +112,28 @@ def test_subset_transform_and_dirs(tmp_path):
     for name in ["test_scene_10", "test_scene_2", "train_scene_0", "test_scene_x"]:
         (tmp_path / name).mkdir()
     assert [d.name for d in scene_dirs(tmp_path)] == ["train_scene_0", "test_scene_2", "test_scene_10"]
+
+
+def test_convert_scenes_makes_the_authors_files_plain(tmp_path, capsys):
+    from scene_analogy import convert_scenes
+
+    pool = stub_pool()
+    scene = random_scene(pool, 5, np.random.default_rng(0))
+    path = tmp_path / "aug" / "test_scene_0" / "scene.npz"
+    path.parent.mkdir(parents=True)
+    write_eval_pair(path, EvalPair(scene, np.array([0, -1, 2, 1, -1]), np.eye(3)))
+    arrays = dict(np.load(path, allow_pickle=False))
+    arrays["pair_pos_idx_map"] = np.array({0: 0, 2: 2, 3: 1}, dtype=object)
+    arrays["pair_pos_obj_id"] = arrays["pair_pos_obj_id"].astype(object)
+    np.savez(path, **arrays)
+    with pytest.raises(DataError, match="convert_scenes"):
+        read_eval_pair(path)
+    with pytest.raises(SystemExit):
+        convert_scenes.main([str(tmp_path / "aug")])  # refused without --allow_pickle
+    convert_scenes.main([str(tmp_path / "aug"), "--allow_pickle"])
+    assert "converted 1 scene files" in capsys.readouterr().out
+    pair = read_eval_pair(path)  # no pickle needed any more
+    np.testing.assert_array_equal(pair.idx_map, [0, -1, 2, 1, -1])
+    np.testing.assert_array_equal(pair.scene.model_ids, scene.model_ids)
+    convert_scenes.main([str(tmp_path / "aug"), "--allow_pickle"])
+    assert "0 scene files; 1 were already plain" in capsys.readouterr().out

@@ -62,3 +62,13 @@ def test_generation_is_reproducible(tmp_path):
                 np.testing.assert_array_equal(x[k], y[k], err_msg=k)
     one = next((tmp_path / "a" / "point_samples" / "sample_50").glob("*.npy"))
     np.testing.assert_array_equal(np.load(one), np.load(tmp_path / "b" / "point_samples" / "sample_50" / one.name))
+
+
+def test_our_synthetic_pair_file_fits_a_synthetic_root(generated):
+    from pathlib import Path
+
+    from scene_analogy.pairs import manual_examples
+
+    pairs = Path(__file__).resolve().parents[1] / "sample_scene_pairs" / "synthetic_sample.tsv"
+    examples = manual_examples(pairs, generated)
+    assert len(examples) == 3 and all(len(e.roi) == len(e.gt_objects) for e in examples)

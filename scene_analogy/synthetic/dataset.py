@@ -20,18 +20,16 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import atomic
-from ..augment import AugmentConfig, augment_scene, class_histograms, nearest_histogram_scene
+from .. import augment
+from ..augment import SPLIT_CODES, AugmentConfig
 from ..classes import THREED_FRONT
 from ..geometry import yaw_matrix
 from ..pool import ObjectPool
 from ..samples import surface_samples, write_samples, model_seed
-from ..scene import FloorPlan, Scene, write_eval_pair, write_triplet
+from ..scene import FloorPlan, Scene, write_triplet
 from ..triplets import SwapSampler, TripletConfig, make_triplet
 from .objects import build_models
 from .rooms import RoomLayout, generate_room, world_boxes
-
-SPLIT_CODES = {"train": 0, "test": 1}
-
 
 @dataclass(frozen=True)
 class SyntheticConfig:
@@ -110,12 +108,7 @@ def generate_dataset(save_root: str | os.PathLike, cfg: SyntheticConfig, progres
 
 
 def write_eval_pairs(root: Path, positives: list[Scene], cfg: SyntheticConfig, progress: bool) -> int:
-    """Augment each held-out positive; distractors come from the scene with the nearest class histogram."""
-    aug_root = root.parent / f"{root.name}_augment"
-    hist = class_histograms(positives, len(THREED_FRONT))
-    for i, positive in enumerate(tqdm(positives, desc="evaluation pairs", disable=not progress)):
-        other = positives[nearest_histogram_scene(hist, i)]
-        pair = augment_scene(positive, other, cfg.augment, scene_rng(cfg.seed, "test", i, 2))
-        with atomic.atomic_dir(aug_root / f"test_scene_{i}") as folder:
-            write_eval_pair(folder / "scene.npz", pair)
-    return len(positives)
+    """Augment each held-out positive (`augment.write_eval_pairs`) into `<root>_augment/test_scene_<i>`."""
+    names = [f"test_scene_{i}" for i in range(len(positives))]
+    return augment.write_eval_pairs(root.parent / f"{root.name}_augment", names, positives, cfg.augment, cfg.seed,
+                                    len(THREED_FRONT), progress)

@@ -1,0 +1,132 @@
+"""The bodies of the dataset commands (DESIGN §9), written once for every dataset.
+
+A dataset package describes itself with a `DatasetSpec` and, where it must read its own files,
+passes a reader; its `python -m` modules are then a few lines each:
+
+    run_point_sampler(argv, prog, spec, list_models)   list_models(args, skips) -> (obj_root, [(id, rel path)])
+    run_scene_gen(argv, prog, spec, read_sources)      read_sources(args, skips) -> ([(room id, Scene)], ObjectPool)
+    run_scene_augment(argv, prog, spec)
+    run_field_match(argv, prog, spec)
+    cli.run_trainer(argv, prog, spec.preset, spec.point_sample_root)
+
+Every body parses the shared flags (`cli.add_*_flags`), runs inside `cli.user_errors()` (one line,
+exit 2, for a data problem), reports skipped items as counted warnings and prints what it wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from . import cli
+from .classes import ClassTable
+from .skips import SkipLog
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What a dataset's commands default to (paths relative to the repository root)."""
+
+    name: str  # e.g. "threed_front"
+    classes: ClassTable
+    target_prefix: str  # the scene of a pair file's tgt folder: "pair_pos" (3D-FRONT) or "pos" (ARKit)
+    raw_root: str  # main_scene_gen --scene_root: the dataset's own layouts
+    point_sample_root: str  # extract_point_samples --save_root; trainer / matcher look here
+    scene_gen_root: str  # main_scene_gen --save_root
+    checkpoint: str  # main_field_match's field when none is named
+    obj_root: str | None = None  # --obj_root (None: the dataset's reader finds it)
+    model_info: str | None = None  # --obj_model_info_path (None: the reader's default)
+    preset: str = "fast"
+
+
+def _parser(prog: str, description: str) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(prog=prog, description=description)
+
+
+def run_point_sampler(argv, prog: str, spec: DatasetSpec, list_models: Callable) -> None:
+    from .model_files import sample_model_files
+
+    p = _parser(prog, "Sample points on every object model (area-weighted, then farthest-point subsets).")
+    cli.add_sample_flags(p, spec.obj_root, spec.point_sample_root)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+    skips = SkipLog()
+    with cli.user_errors():
+        try:
+            obj_root, models = list_models(args, skips)
+            summary = sample_model_files(models, obj_root, args.save_root, sorted(set(args.save_num_samples)),
+                                         args.mesh_num_samples, args.seed, skips, progress=not args.quiet)
+        finally:
+            skips.report()  # also before an error line: the skipped items may be why nothing was left
+    rate = summary["sampled"] / max(summary["seconds"], 1e-9)
+    print(f"sampled {summary['sampled']} models ({summary['skipped']} skipped) from {obj_root} into {args.save_root} "
+          f"in {summary['seconds']:.1f} s ({rate:.1f} models/s)")
+
+
+def run_scene_gen(argv, prog: str, spec: DatasetSpec, read_sources: Callable) -> None:
+    from .scene_gen import generate_triplet_root
+
+    p = _parser(prog, "Generate training triplets (anchor, swapped-model positive, pose-noise negative).")
+    cli.add_scene_gen_flags(p, scene_root_default=spec.raw_root, save_root_default=spec.scene_gen_root,
+                            point_sample_root_default=spec.point_sample_root, obj_root_default=spec.obj_root,
+                            model_info_default=spec.model_info)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = p.parse_args(argv)
+    skips, start = SkipLog(), time.perf_counter()
+    with cli.user_errors():
+        cfg = cli.scene_gen_config_from_args(args)
+        try:
+            sources, pool = read_sources(args, skips)
+        finally:
+            skips.report()
+        summary = generate_triplet_root(args.save_root, sources, pool, cfg, spec.classes, progress=not args.quiet)
+    made = summary["train_scenes"] + summary["test_scenes"]
+    print(f"wrote {summary['train_scenes']} train and {summary['test_scenes']} test triplets from "
+          f"{summary['train_rooms']} + {summary['test_rooms']} rooms and {summary['models']} models to {args.save_root} "
+          f"({made / max(summary['seconds'], 1e-9):.1f} triplets/s; {time.perf_counter() - start:.1f} s in all)")
+
+
+def run_scene_augment(argv, prog: str, spec: DatasetSpec) -> None:
+    from .augment import augment_triplet_root
+
+    p = _parser(prog, "Generate evaluation pairs with ground truth from a triplet root's held-out scenes.")
+    cli.add_augment_flags(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+    start = time.perf_counter()
+    with cli.user_errors():
+        out, count = augment_triplet_root(args.orig_scene_root, args.save_root, cli.augment_config_from_args(args),
+                                          args.seed, len(spec.classes), progress=not args.quiet)
+    print(f"wrote {count} evaluation pairs to {out} in {time.perf_counter() - start:.1f} s")
+
+
+def run_field_match(argv, prog: str, spec: DatasetSpec) -> None:
+    from .field_match import PairSource, run_field_match as run
+
+    p = _parser(prog, "Find scene analogies between scene pairs and score them (PCP, Bi-PCP, Chamfer accuracy).")
+    cli.add_match_flags(p, spec.checkpoint, spec.point_sample_root)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+    start = time.perf_counter()
+    with cli.user_errors():
+        from .field import load_field
+        from .metrics import format_table
+        from .samples import PointSamples
+
+        local_path = args.load_local_feature_field or args.load_global_feature_field or spec.checkpoint
+        local_field = load_field(local_path, map_location=args.device)
+        global_path = args.load_global_feature_field or local_path
+        global_field = local_field if global_path == local_path else load_field(global_path, map_location=args.device)
+        root = cli.resolve_point_sample_root(args.point_sample_root, args.scene_root, spec.point_sample_root)
+        src = PairSource(args.scene_pair_type, args.scene_root, spec.target_prefix, args.scene_pair_file,
+                         args.scene_buffer_size, args.allow_pickle, spec.classes)
+        pictures = -1 if (args.vis_method or args.vis_local_match_mode) else args.num_vis
+        report = run(src, PointSamples(root, args.num_query), local_field, global_field, cli.match_config_from_args(args),
+                     args.log_dir, args.seed, args.eval_reps, cli.thresholds_from_args(args), pictures,
+                     progress=not args.quiet)
+    print(format_table(report["metrics"]))
+    print(f"matched {report['pairs']} pairs ({report['maps']} with a map); wrote metrics.json, pairs.json, maps/ and "
+          f"{report['pictures']} pictures "
+          f"under {args.log_dir} ({time.perf_counter() - start:.0f} s in all)")

@@ -1,0 +1,70 @@
+"""The shared dataset flags keep the published names and defaults (DESIGN §9) and build the configs."""
+
+import argparse
+import dataclasses
+
+import pytest
+
+from scene_analogy import cli
+from scene_analogy.augment import AugmentConfig
+from scene_analogy.match.inputs import MatchConfig
+from scene_analogy.triplets import TripletConfig
+
+
+def _parse(builder, argv=(), *args, **kwargs):
+    p = argparse.ArgumentParser()
+    builder(p, *args, **kwargs)
+    return p.parse_args(list(argv))
+
+
+def test_sample_and_scene_gen_defaults():
+    a = _parse(cli.add_sample_flags, (), None, "./samples")
+    assert (a.obj_root, a.save_root, a.mesh_num_samples, a.save_num_samples, a.seed) == (None, "./samples", 10000, [50], 0)
+    a = _parse(cli.add_scene_gen_flags, (), scene_root_default="./raw", save_root_default="./out",
+               point_sample_root_default="./samples")
+    assert (a.num_scenes, a.num_load_layout, a.seed, a.max_trans_noise, a.max_rot_noise, a.train_ratio) == (-1, -1, 0, 0.1, 22.5, 0.9)
+    assert (a.rescaling_method, a.topk_aspect_sampling, a.ignore_subclass) == ("box_scale", 100, False)
+    cfg = cli.scene_gen_config_from_args(_parse(cli.add_scene_gen_flags, ["--max_trans_noise", "0.5", "--max_rot_noise", "90",
+                                                                        "--ignore_subclass"], scene_root_default="r",
+                                                save_root_default="o", point_sample_root_default="s"))
+    assert cfg.triplet == TripletConfig(trans_noise=0.5, rot_noise_deg=90.0, ignore_subclass=True)
+
+
+def test_augment_defaults_are_the_config_defaults():
+    a = _parse(cli.add_augment_flags, ["--orig_scene_root", "x"])
+    assert a.save_root is None and a.seed == 0
+    assert cli.augment_config_from_args(a) == AugmentConfig()
+    with pytest.raises(SystemExit):
+        _parse(cli.add_augment_flags, [])  # --orig_scene_root is required without a dataset default
+
+
+def test_match_defaults_and_accepted_viewer_flags():
+    a = _parse(cli.add_match_flags, ["--scene_root", "r", "--vis_method", "screen", "--vis_local_match_mode", "intra_match",
+                                     "--num_vert_split", "1", "--eval_reps", "1"], "ckpt", "./samples")
+    assert (a.batch_size, a.scene_buffer_size, a.num_query, a.query_point_type, a.scene_pair_type) == (1, -1, 50, "obj_match_points", "augment")
+    assert (a.map_acc_thres, a.bijectivity_acc_thres, a.chamfer_acc_thres) == ([.25, .5, .75], [.25, .5, .75], [.15, .2, .25])
+    assert cli.match_config_from_args(a) == MatchConfig()
+    thresholds = cli.thresholds_from_args(a)
+    assert thresholds["chamfer_thresholds"] == (0.15, 0.2, 0.25)
+    for flag in ("global_num_rot", "global_dist_valid_thres", "global_mapping_type", "global_topk", "local_rbf_smoothing"):
+        assert getattr(a, flag) == getattr(MatchConfig(), flag), flag
+    assert dataclasses.replace(MatchConfig(), local_valid_thres=1.5) == cli.match_config_from_args(
+        _parse(cli.add_match_flags, ["--scene_root", "r", "--local_valid_thres", "1.5"], "c", None))
+
+
+def test_point_sample_root_resolution(tmp_path):
+    assert cli.resolve_point_sample_root("given", str(tmp_path), "dataset") == "given"
+    assert cli.resolve_point_sample_root(None, str(tmp_path), "dataset") == "dataset"
+    (tmp_path / "point_samples").mkdir()
+    assert cli.resolve_point_sample_root(None, str(tmp_path), "dataset") == str(tmp_path / "point_samples")
+
+
+@pytest.mark.parametrize("module", ["threed_front.extract_point_samples", "threed_front.main_scene_gen",
+                                    "threed_front.main_scene_augment", "threed_front.trainer",
+                                    "threed_front.main_field_match", "scene_analogy.fixtures.__main__"])
+def test_every_command_has_help(module, capsys):
+    import importlib
+
+    with pytest.raises(SystemExit) as stop:
+        importlib.import_module(module).main(["--help"])
+    assert stop.value.code == 0 and "usage: python -m " + module.replace(".__main__", "") in capsys.readouterr().out
