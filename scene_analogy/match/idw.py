@@ -35,12 +35,15 @@ def _weights(query, points, idx, mask, eps):
 
 def _select(query, points, k, points_lengths, candidates):
     """Indices and mask (B, Q, k) of the k nearest keypoints, exactly, or among `candidates`
-    (B, Q, kc) (a superset found earlier, so the step only measures kc distances)."""
+    (B, Q, kc) (a superset found earlier, so the step only measures kc distances; with kc <= k the
+    candidates are used as they are)."""
     with torch.no_grad():
         if candidates is None:
             _, idx, mask = knn(query.detach(), points.detach(), k, points_lengths)
             return idx, mask
         cand_idx, cand_mask = candidates
+        if cand_idx.shape[-1] <= k:  # a neighbour set fixed for a few steps: nothing to choose
+            return cand_idx, cand_mask
         sq = (query.detach()[:, :, None, :] - gather(points.detach(), cand_idx)).square().sum(-1)
         sq = sq.masked_fill(~cand_mask, float("inf"))
         k_eff = min(k, cand_idx.shape[-1])

@@ -31,6 +31,9 @@ class MatchConfig:
     map was 0.98 / 0.94 / 0.89 for local_lr 1e-3 / 2e-3 / 5e-3: larger steps let the points wander
     onto neighbouring keypoints with similar descriptors.
     local_valid_thres = 0.5: see `pipeline.py` (chosen by measurement there).
+    refine_points = 16: the refinement's cost is a mean over RoI points, and 16 farthest-point
+    samples per object estimate it well: on 100 held-out synthetic pairs PCP@0.25 was 0.586 with 16
+    and 0.587 with all 50, for 24 % less CPU per pair. The final costs use every point.
     """
 
     global_num_rot: int = 4
@@ -41,7 +44,7 @@ class MatchConfig:
     nms_iou: float = 0.5
     refine_steps: int = 100
     refine_lr: float = 1e-3
-    refine_points: int = 0  # per RoI object: farthest-point subset driving the refinement (0 = all)
+    refine_points: int = 16  # per RoI object: farthest-point subset driving the refinement (0 = all)
     idw_k: int = 5
     idw_eps: float = 0.01  # metres; w = 1 / sqrt(d^2 + eps^2): finite weights and gradients at d = 0
     inlier_dist: float = 2.0

@@ -12,8 +12,8 @@ For a slot (map c, RoI object i matched to reference object j):
 2. Optimisation. The snapped points are free variables; Adam (local_lr, local_steps) minimises the
    mean over the object's points of ||f_tgt(p) - f_j(x)||, where f_j is the IDW field over the
    keypoints of reference object j only (`idw.py`; local-field descriptors computed in the full
-   reference scene). Neighbours are re-searched every 10 steps among the object's keypoints and
-   picked among the 4k nearest found then in between (a point moves <= ~1 cm in 10 steps).
+   reference scene). Neighbours are searched every 10 steps among the object's keypoints and kept
+   in between (a point moves <= ~1 cm in 10 steps).
 3. Spline. Over ALL RoI points (K = R centres): values = x_opt - (A p + b) for matched objects and
    0 for unmatched ones (they follow the global map), fitted with smoothing local_rbf_smoothing, so
    F(x) = A x + b + d(x) and F(p) ~ x_opt (exactly with smoothing 0).
@@ -79,8 +79,8 @@ def optimise_points(start, ref_points, ref_lengths, dots, gram, gram_batch, quer
         optimiser = torch.optim.Adam([x], lr=cfg.local_lr)
         near = None
         for step in range(cfg.local_steps):
-            if step % _REFRESH == 0:  # neighbour superset, as in coarse.refine_maps
-                near = nearest_candidates(x.detach(), ref_points, 4 * cfg.idw_k, ref_lengths)
+            if step % _REFRESH == 0:  # neighbour set kept for _REFRESH steps, as in coarse.refine_maps
+                near = nearest_candidates(x.detach(), ref_points, cfg.idw_k, ref_lengths)
             optimiser.zero_grad(set_to_none=True)
             (cost_of(x, near) * weight).sum().backward()  # per-slot means, summed: slots stay independent
             optimiser.step()
