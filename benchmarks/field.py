@@ -106,12 +106,15 @@ def explore(scene, device, repeats: int) -> None:
     ]:
         print(f"  {label:62s} {fn():8.0f}", flush=True)
     print("\n(2) architecture grid with field._encode, inference_mode, queries/s")
-    print(f"  {'layers':>6s} {'ff':>5s} {'k':>4s} {'q/s':>8s}")
+    print(f"  {'layers':>6s} {'heads':>5s} {'ff':>5s} {'k':>4s} {'q/s':>8s}")
+    # Heads matter on the CPU: at width 64, 8 heads of size 8 make many tiny attention matmuls.
     for layers in (2, 3, 4):
-        for ff in (64, 128, 256):
-            for k in (24, 32, 48):
-                cfg = dataclasses.replace(base, num_layers=layers, feedforward=ff, max_neighbors=k)
-                print(f"  {layers:6d} {ff:5d} {k:4d} {queries_per_second(cfg, scene, device, repeats):8.0f}", flush=True)
+        for heads in (2, 8):
+            for ff in (64, 128, 256):
+                for k in (32, 48, 64):
+                    cfg = dataclasses.replace(base, num_layers=layers, num_heads=heads, feedforward=ff, max_neighbors=k)
+                    qps = queries_per_second(cfg, scene, device, repeats)
+                    print(f"  {layers:6d} {heads:5d} {ff:5d} {k:4d} {qps:8.0f}", flush=True)
 
 
 TRAIN_BATCH, TRAIN_QUERIES = 4, 32
@@ -150,10 +153,11 @@ def main(argv=None) -> None:
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"{NUM_QUERIES} queries vs {NUM_POINTS} keypoints; neighbours within 0.75 m: "
           f"mean {mask.sum(-1).float().mean():.0f}, min {mask.sum(-1).min()}")
-    print(f"{'preset':22s} {'layers':>6s} {'ff':>5s} {'k':>4s} {'width':>5s} {'queries/s':>10s}")
+    print(f"{'preset':22s} {'layers':>6s} {'heads':>5s} {'ff':>5s} {'k':>4s} {'width':>5s} {'queries/s':>10s}")
     for name, cfg in PRESETS.items():
         qps = queries_per_second(cfg, scene, device, args.repeats)
-        print(f"{name:22s} {cfg.num_layers:6d} {cfg.feedforward:5d} {cfg.max_neighbors:4d} {cfg.width:5d} {qps:10.0f}",
+        print(f"{name:22s} {cfg.num_layers:6d} {cfg.num_heads:5d} {cfg.feedforward:5d} {cfg.max_neighbors:4d} "
+              f"{cfg.width:5d} {qps:10.0f}",
               flush=True)
     print(f"\ntraining steps/s (batch {TRAIN_BATCH} triplets x {TRAIN_QUERIES} queries, forward + backward + Adam)")
     for name in ("paper", "fast", "fast-semantics-free"):
