@@ -19,9 +19,10 @@ Decisions where the design is silent:
 - Boxes: the box axis nearest +y becomes the object's up axis and the box keeps only its yaw
   (`geometry.upright_yaw_boxes`); the canonical frame is centred on the box centre, so a scene
   object has rot = that yaw, trans = the box centre, scale 1.
-- Crop: the faces whose three corners lie inside the box grown by `margin` on every side (a real
-  scan's furniture touches floor and walls: the floor under it and the wall behind it come along
-  only as far as the margin). A box holding no face is skipped with a count.
+- Crop: the faces whose three corners lie inside the box grown by `margin` on every side, except
+  floor faces (all three corners within `margin` of the floor height): a real scan's furniture
+  stands on the floor, whose faces under it are not part of it. A wall it touches comes along only
+  as far as the margin. A box holding no face is skipped with a count.
 - Asset ids: `<label>_<first 10 hex digits of sha1(scan/uid)>`, stable across runs.
 """
 
@@ -105,12 +106,15 @@ def scan_floor_plan(vertices: np.ndarray, floor_y: float, ceiling_y: float) -> F
 
 
 def crop_box(vertices: np.ndarray, faces: np.ndarray, centre: np.ndarray, rot: np.ndarray, size: np.ndarray,
-             margin: float) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """The faces inside the box grown by `margin`: (canonical vertices (v, 3), faces (f, 3), the kept
-    vertices' indices in the scan), or None when no face lies inside."""
+             margin: float, floor_y: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The faces inside the box grown by `margin`, without those lying within `margin` of `floor_y`:
+    (canonical vertices (v, 3), faces (f, 3), the kept vertices' indices in the scan), or None when
+    no face is left."""
     local = (vertices - centre) @ rot  # world = local @ rot.T + centre
     inside = (np.abs(local) <= size / 2 + margin).all(1)
     keep = inside[faces].all(1)
+    if floor_y is not None:
+        keep &= ~(vertices[faces, 1] <= floor_y + margin).all(1)
     if not keep.any():
         return None
     used, inverse = np.unique(faces[keep], return_inverse=True)
@@ -148,7 +152,7 @@ class AssetWriter:
         rots, sizes = upright_yaw_boxes(np.stack([b.rot for b in known]), np.stack([b.size for b in known]))
         rows, new = [], {}
         for box, rot, size in zip(known, rots, sizes):
-            crop = crop_box(scan.vertices, scan.faces, box.centre, rot, size, self.margin)
+            crop = crop_box(scan.vertices, scan.faces, box.centre, rot, size, self.margin, floor_y)
             if crop is None:
                 self.skips.add("objects", "no scan face inside the box", where, f"'{box.label}' {box.uid}")
                 continue
