@@ -1,5 +1,5 @@
 """`python -m arkit.extract_point_samples --save_num_samples 50 100 200`: point samples of every object
-asset that `arkit.main_asset_gen` cropped (`<obj_root>/{train,test}/<id>.ply`, obj_root default
+asset that `arkit.main_asset_gen` cropped (listed in `<obj_root>/model_info.json`, obj_root default
 data/arkit_scenes_processed/objects) into `<save_root>/sample_<N>/<id>.npy`, plus
 `<save_root>/model_boxes.json` (reused by main_scene_gen)."""
 
@@ -16,7 +16,7 @@ HINT = "run `python -m arkit.main_asset_gen` first: it crops the objects out of 
 
 
 def asset_files(args, skips):
-    return Path(args.obj_root), asset_meshes(args.obj_root, HINT)
+    return Path(args.obj_root), asset_meshes(args.obj_root, SPEC.classes, HINT)
 
 
 def main(argv=None) -> None:

@@ -132,6 +132,7 @@ class AssetWriter:
         self.root, self.classes, self.margin, self.skips = Path(save_root), classes, margin, skips
         self.models: dict[str, dict] = {}
         self.scenes = {"train": 0, "test": 0}
+        self.scene_files: set[Path] = set()
 
     def add(self, scan: Scan, where: str | os.PathLike) -> bool:
         """Write one scan's objects and scene file; False (counted) when nothing of it is usable."""
@@ -141,7 +142,7 @@ class AssetWriter:
                 self.skips.add("objects", f"label not among the {len(self.classes)} {self.classes.name} classes",
                                where, f"'{box.label}'")
         if not known:
-            self.skips.add("scans", f"no object with a known label", where)
+            self.skips.add("scans", "no object with a known label", where)
             return False
         floor_y, ceiling_y = scan_heights(scan.vertices)
         try:
@@ -170,7 +171,9 @@ class AssetWriter:
             self.skips.add("scans", "no box holds any of the scan's faces", where)
             return False
         floor.points[:, 1] -= floor_y
-        atomic.save_npz(self.root / "scenes" / scan.split / f"{scan.name}.npz", {
+        scene_file = self.root / "scenes" / scan.split / f"{scan.name}.npz"
+        self.scene_files.add(scene_file)
+        atomic.save_npz(scene_file, {
             "trans": np.stack([r[4] for r in rows]), "rot": np.stack([r[3] for r in rows]),
             "obj_ids": np.array([r[0] for r in rows]), "obj_classes": np.array([r[1] for r in rows], dtype=np.int64),
             "obj_classes_str": np.array([r[2] for r in rows]), "fp_points": floor.points, "fp_lines": floor.lines,
@@ -180,7 +183,13 @@ class AssetWriter:
         return True
 
     def finish(self) -> dict:
+        """Write the asset list and remove assets and scenes that an earlier run left (not written now)."""
         if not self.models:
             raise DataError(self.root, "no scan gave any object asset; see the warnings above")
         atomic.write_json(self.root / "objects" / INFO_FILE, {"classes": self.classes.name, "models": self.models})
+        written = {self.root / "objects" / row["mesh"] for row in self.models.values()} | self.scene_files
+        for split in self.scenes:
+            for stale in [*(self.root / "objects" / split).glob("*.ply"), *(self.root / "scenes" / split).glob("*.npz")]:
+                if stale not in written:
+                    stale.unlink()
         return {"objects": len(self.models), **{f"{s}_scenes": n for s, n in self.scenes.items()}}

@@ -24,13 +24,13 @@ from .scene import FloorPlan, Scene, open_npz
 from .skips import SkipLog
 
 
-def asset_meshes(obj_root: str | os.PathLike, hint: str = "") -> list[tuple[str, str]]:
-    """(asset id, path relative to obj_root) of every `<split>/<id>.ply` under obj_root."""
-    root = Path(obj_root)
-    found = [(p.stem, f"{split}/{p.name}") for split in SPLITS for p in sorted((root / split).glob("*.ply"))]
-    if not found:
-        raise DataError(root, "no object assets (objects/{train,test}/*.ply)" + (f": {hint}" if hint else ""))
-    return found
+def asset_meshes(obj_root: str | os.PathLike, classes: ClassTable, hint: str = "") -> list[tuple[str, str]]:
+    """(asset id, mesh path relative to obj_root) of every asset in `<obj_root>/model_info.json`
+    (the asset writer's list, so files left over from an earlier run are not sampled)."""
+    path = Path(obj_root) / INFO_FILE
+    if not path.is_file():
+        raise DataError(obj_root, f"no object assets ({INFO_FILE} not found)" + (f": {hint}" if hint else ""))
+    return [(m, row["mesh"]) for m, row in sorted(read_asset_info(path, classes).items())]
 
 
 def read_asset_info(path: str | os.PathLike, classes: ClassTable) -> dict[str, dict]:
@@ -38,7 +38,8 @@ def read_asset_info(path: str | os.PathLike, classes: ClassTable) -> dict[str, d
     path = Path(path)
     try:
         models = json.loads(path.read_text(encoding="utf-8"))["models"]
-        bad = [m for m, row in models.items() if not 0 <= int(row["class_id"]) < len(classes) or row["split"] not in SPLITS]
+        bad = [m for m, row in models.items() if not 0 <= int(row["class_id"]) < len(classes)
+               or row["split"] not in SPLITS or not isinstance(row["mesh"], str)]
     except FileNotFoundError:
         raise DataError(path, "asset list not found (written by the asset generator)") from None
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:

@@ -141,6 +141,11 @@ def test_split_comes_from_the_folder_under_the_root_and_bad_input_is_counted(tmp
     assert "skipped 2 objects (malformed or degenerate box)" in err
     assert sorted(p.name for p in (tmp_path / "out/scenes").rglob("*.npz")) == ["1.npz", "5.npz"]
     assert (tmp_path / "out/scenes/train/1.npz").is_file() and (tmp_path / "out/scenes/test/5.npz").is_file()
+    # a second run without scan 5 leaves no trace of it
+    (root / "test/5/5_3dod_mesh.ply").unlink()
+    main_asset_gen.main(["--scene_root", str(root), "--save_root", "out", "--quiet"])
+    assert [p.name for p in (tmp_path / "out/scenes").rglob("*.npz")] == ["1.npz"]
+    assert len(list((tmp_path / "out/objects").rglob("*.ply"))) == 1
 
 
 def test_nothing_usable_and_sampling_before_asset_gen_give_one_error_line(tmp_path, monkeypatch, capsys):
