@@ -69,6 +69,9 @@ def read_scan_scene(path: Path, pool: ObjectPool, skips: SkipLog) -> Scene | Non
         if missing:
             raise DataError(path, f"missing key(s) {', '.join(missing)}")
         arrays = {k: npz[k] for k in SCENE_KEYS}
+    for key in ("trans", "rot", "fp_points"):
+        if not np.isfinite(arrays[key].astype(np.float64)).all():
+            raise DataError(path, f"key '{key}' contains NaN or infinite values")
     ids = arrays["obj_ids"].astype(str)
     keep = np.array([m in pool for m in ids], dtype=bool)
     for m in ids[~keep]:

@@ -16,7 +16,7 @@ from arkit.scans import read_boxes
 from scene_analogy.classes import ARKIT
 from scene_analogy.fixtures.arkit import grid_walls
 from scene_analogy.fixtures.threed_front import grid_floor
-from scene_analogy.geometry import Z_UP_TO_Y_UP
+from scene_analogy.geometry import Z_UP_TO_Y_UP, upright_yaw_boxes, yaw_matrix
 from scene_analogy.mesh_io import load_mesh
 from scene_analogy.ply import write_ply
 from scene_analogy.skips import SkipLog
@@ -70,20 +70,40 @@ def test_z_up_to_y_up_is_a_proper_rotation_and_keeps_box_handedness(tmp_path):
     assert np.isclose(np.linalg.det(Z_UP_TO_Y_UP), 1.0)
     np.testing.assert_allclose(Z_UP_TO_Y_UP @ Z_UP_TO_Y_UP.T, np.eye(3), atol=1e-12)
     np.testing.assert_allclose(np.array([0.0, 0.0, 1.0]) @ Z_UP_TO_Y_UP.T, [0.0, 1.0, 0.0])  # z up -> y up
-    # a tilted box whose axes come in a left-handed order in the file, and a plain one
-    rot_proper = _z_rot(0.4)[:, [1, 2, 0]]
-    entries = [{"label": "Chair", "segments": {"obbAligned": {"centroid": [1.0, 2.0, 0.3], "axesLengths": [0.5, 0.7, 0.9],
-                                                               "normalizedAxes": rot_proper.T.reshape(-1).tolist()}}}]
+    rot = _z_rot(0.4)[:, [1, 2, 0]]  # the vertical axis listed second, as files may
+    left = rot * [1.0, 1.0, -1.0]  # the same box described by a left-handed triple
+    entries = [{"label": label, "segments": {"obbAligned": {"centroid": [1.0, 2.0, 0.3], "axesLengths": [0.5, 0.7, 0.9],
+                                                             "normalizedAxes": r.T.reshape(-1).tolist()}}}
+               for label, r in (("Chair", rot), ("table", left))]
     path = tmp_path / "a.json"
     path.write_text(json.dumps({"data": entries}))
-    (box,) = read_boxes(path, SkipLog())
-    assert box.label == "chair" and np.isclose(np.linalg.det(box.rot), 1.0)
-    z_corners = _corners([1.0, 2.0, 0.3], rot_proper, [0.5, 0.7, 0.9])
-    y_corners = _corners(box.centre, box.rot, box.size)
-    np.testing.assert_allclose(y_corners, z_corners @ Z_UP_TO_Y_UP.T, atol=1e-9)  # the same corners, rotated
-    assert _handedness(y_corners) == _handedness(z_corners) == 1.0
+    boxes = read_boxes(path, SkipLog())
+    assert [b.label for b in boxes] == ["chair", "table"]
+    z_corners = _corners([1.0, 2.0, 0.3], rot, [0.5, 0.7, 0.9])
+    for box in boxes:
+        assert np.isclose(np.linalg.det(box.rot), 1.0)
+        y_corners = _corners(box.centre, box.rot, box.size)
+        np.testing.assert_allclose(y_corners, z_corners @ Z_UP_TO_Y_UP.T, atol=1e-9)  # the same corners, rotated
+        assert _handedness(y_corners) == _handedness(z_corners) == 1.0
     swapped = z_corners[:, [0, 2, 1]]  # an axis swap instead of the rotation: a reflection
     assert _handedness(swapped) == -1.0
+
+
+def test_upright_yaw_boxes_put_the_vertical_axis_second_and_keep_the_box():
+    rng = np.random.default_rng(3)
+    yaws = rng.uniform(-np.pi, np.pi, 6)
+    base = yaw_matrix(yaws)  # columns: x, up, z
+    orders = [[0, 1, 2], [1, 2, 0], [2, 0, 1], [0, 1, 2], [1, 2, 0], [2, 0, 1]]
+    flips = [[1, 1, 1], [1, 1, 1], [1, 1, 1], [-1, -1, 1], [1, -1, -1], [-1, 1, -1]]  # up may point down
+    rots = np.stack([b[:, o] * f for b, o, f in zip(base, orders, flips)])
+    sizes = np.stack([np.array([0.5, 0.8, 1.2])[o] for o in orders])
+    assert np.allclose(np.linalg.det(rots), 1.0)
+    yaw_rots, yaw_sizes = upright_yaw_boxes(rots, sizes)
+    np.testing.assert_allclose(yaw_sizes, np.tile([0.5, 0.8, 1.2], (6, 1)))
+    for r, s, yr, ys in zip(rots, sizes, yaw_rots, yaw_sizes):
+        assert np.isclose(np.linalg.det(yr), 1.0) and np.allclose(yr[1], [0, 1, 0])
+        a, b = _corners(np.zeros(3), r, s), _corners(np.zeros(3), yr, ys)
+        assert np.linalg.norm(a[:, None] - b[None], axis=-1).min(1).max() < 1e-9  # the same box
 
 
 def test_asset_gen_crops_boxes_and_takes_heights_from_the_scan(tmp_path, monkeypatch):
