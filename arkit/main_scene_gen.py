@@ -1,7 +1,8 @@
 """`python -m arkit.main_scene_gen --save_root ./data/arkit_large_noise/ ...`: training triplets, one per
 scan scene of `arkit.main_asset_gen` (`--scene_root`, default data/arkit_scenes_processed), each in the
 split of its scan; positives swap each object for another asset of its class from the same split
-(ARKit has no subclasses). Asset classes come from `<obj_root>/model_info.json`
+(ARKit has no subclasses). With --num_scenes N, round(N * --train_ratio) train triplets cycle through
+the train scans and the rest through the test scans. Asset classes come from `<obj_root>/model_info.json`
 (`--obj_model_info_path`), boxes from `<point_sample_root>/model_boxes.json` where current."""
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ passes a reader; its `python -m` modules are then a few lines each:
     run_asset_gen(argv, prog, spec, list_scans)        list_scans(args, skips) -> [(where, load)], load() -> Scan
     run_scene_augment(argv, prog, spec)
     run_field_match(argv, prog, spec)
-    cli.run_trainer(argv, prog, spec.preset, spec.point_sample_root)
+    cli.run_trainer(argv, prog, spec.preset, spec.point_sample_root, len(spec.classes))
 
 Every body parses the shared flags (`cli.add_*_flags`), runs inside `cli.user_errors()` (one line,
 exit 2, for a data problem), reports skipped items as counted warnings and prints what it wrote.
