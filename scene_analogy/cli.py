@@ -118,8 +118,10 @@ def train_config_from_args(args, num_train_triplets: int):
     )
 
 
-def run_trainer(argv, prog: str, preset_default: str, point_sample_root_default: str | None = None) -> None:
-    """The whole trainer command: flags -> configs -> training, with the one-line error boundary."""
+def run_trainer(argv, prog: str, preset_default: str, point_sample_root_default: str | None = None,
+                num_classes_default: int | None = None) -> None:
+    """The whole trainer command: flags -> configs -> training, with the one-line error boundary.
+    `num_classes_default`: the dataset's class count, used unless --num_classes is given."""
     import argparse
 
     from .scene import scene_dirs
@@ -128,6 +130,8 @@ def run_trainer(argv, prog: str, preset_default: str, point_sample_root_default:
     add_trainer_flags(p, preset_default, point_sample_root_default)
     args = p.parse_args(argv)
     args.point_sample_root = resolve_point_sample_root(args.point_sample_root, args.scene_root, point_sample_root_default)
+    if args.num_classes is None:
+        args.num_classes = num_classes_default
     with user_errors():
         from .train import train
 
@@ -151,6 +155,14 @@ def add_sample_flags(p, obj_root_default: str | None, save_root_default: str) ->
     p.add_argument("--save_num_samples", type=positive_int, nargs="+", default=[50],
                    help="farthest-point subsets to save (one sample_<N> folder each)")
     p.add_argument("--seed", type=int, default=0)
+
+
+def add_asset_gen_flags(p, scene_root_default: str, save_root_default: str) -> None:
+    """`main_asset_gen`: raw scans with box annotations in; object assets and scan scenes out."""
+    p.add_argument("--scene_root", default=scene_root_default, help="raw scans, in {train,test}/<scan>/ folders")
+    p.add_argument("--save_root", default=save_root_default, help="objects/ and scenes/ go here")
+    p.add_argument("--crop_margin", type=float, default=0.03, help="boxes grow by this much (m) when cropping the scan")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def add_scene_gen_flags(p, *, scene_root_default: str, save_root_default: str, point_sample_root_default: str,

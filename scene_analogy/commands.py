@@ -5,9 +5,11 @@ passes a reader; its `python -m` modules are then a few lines each:
 
     run_point_sampler(argv, prog, spec, list_models)   list_models(args, skips) -> (obj_root, [(id, rel path)])
     run_scene_gen(argv, prog, spec, read_sources)      read_sources(args, skips) -> ([(room id, Scene)], ObjectPool)
+                                                       or (..., splits): one split per room, fixed by the dataset
+    run_asset_gen(argv, prog, spec, list_scans)        list_scans(args, skips) -> [(where, load)], load() -> Scan
     run_scene_augment(argv, prog, spec)
     run_field_match(argv, prog, spec)
-    cli.run_trainer(argv, prog, spec.preset, spec.point_sample_root)
+    cli.run_trainer(argv, prog, spec.preset, spec.point_sample_root, len(spec.classes))
 
 Every body parses the shared flags (`cli.add_*_flags`), runs inside `cli.user_errors()` (one line,
 exit 2, for a data problem), reports skipped items as counted warnings and prints what it wrote.
@@ -37,6 +39,8 @@ class DatasetSpec:
     scene_gen_root: str  # main_scene_gen --save_root
     checkpoint: str  # main_field_match's field when none is named
     obj_root: str | None = None  # --obj_root (None: the dataset's reader finds it)
+    scan_root: str | None = None  # main_asset_gen --scene_root: raw scans (scan datasets only)
+    asset_root: str | None = None  # main_asset_gen --save_root
     model_info: str | None = None  # --obj_model_info_path (None: the reader's default)
     preset: str = "fast"
 
@@ -78,14 +82,38 @@ def run_scene_gen(argv, prog: str, spec: DatasetSpec, read_sources: Callable) ->
     with cli.user_errors():
         cfg = cli.scene_gen_config_from_args(args)
         try:
-            sources, pool = read_sources(args, skips)
+            sources, pool, *splits = read_sources(args, skips)
         finally:
             skips.report()
-        summary = generate_triplet_root(args.save_root, sources, pool, cfg, spec.classes, progress=not args.quiet)
+        summary = generate_triplet_root(args.save_root, sources, pool, cfg, spec.classes, progress=not args.quiet,
+                                        splits=splits[0] if splits else None)
     made = summary["train_scenes"] + summary["test_scenes"]
     print(f"wrote {summary['train_scenes']} train and {summary['test_scenes']} test triplets from "
           f"{summary['train_rooms']} + {summary['test_rooms']} rooms and {summary['models']} models to {args.save_root} "
           f"({made / max(summary['seconds'], 1e-9):.1f} triplets/s; {time.perf_counter() - start:.1f} s in all)")
+
+
+def run_asset_gen(argv, prog: str, spec: DatasetSpec, list_scans: Callable) -> None:
+    from tqdm import tqdm
+
+    from .scan_assets import AssetWriter
+
+    p = _parser(prog, "Crop every annotated box out of its scan mesh (objects/) and write the scan scenes (scenes/).")
+    cli.add_asset_gen_flags(p, spec.scan_root, spec.asset_root)
+    args = p.parse_args(argv)
+    skips, start = SkipLog(), time.perf_counter()
+    with cli.user_errors():
+        try:
+            writer = AssetWriter(args.save_root, spec.classes, args.crop_margin, skips)
+            for where, load in tqdm(list_scans(args, skips), desc="scans", disable=args.quiet):
+                scan = load()
+                if scan is not None:
+                    writer.add(scan, where)
+            summary = writer.finish()
+        finally:
+            skips.report()
+    print(f"wrote {summary['objects']} object assets and {summary['train_scenes']} train + {summary['test_scenes']} "
+          f"test scan scenes to {args.save_root} in {time.perf_counter() - start:.1f} s")
 
 
 def run_scene_augment(argv, prog: str, spec: DatasetSpec) -> None:

@@ -9,6 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 MIRROR_X = np.diag([-1.0, 1.0, 1.0])
+# z-up file frame -> y-up frame: y_up = z_up @ Z_UP_TO_Y_UP.T, i.e. (x, y, z) -> (x, z, -y). A proper
+# rotation (det +1: -90 degrees about x); swapping the y and z columns instead would be a reflection.
+Z_UP_TO_Y_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 
 
 def yaw_matrix(theta: float | np.ndarray) -> np.ndarray:
@@ -23,6 +26,23 @@ def yaw_matrix(theta: float | np.ndarray) -> np.ndarray:
 def yaw_of(rot: np.ndarray) -> np.ndarray:
     """The yaw angle of (..., 3, 3) rotations about +y (inverse of `yaw_matrix` for proper ones)."""
     return np.arctan2(rot[..., 0, 2], rot[..., 0, 0])
+
+
+def upright_yaw_boxes(rots: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Oriented boxes (rotations (N, 3, 3) with the box axes as columns, y-up world; sizes (N, 3))
+    as yaw-only boxes: (yaw rotations (N, 3, 3), sizes (N, 3) with the vertical extent second).
+
+    The box axis closest to +y becomes the local y axis; the other two keep their cyclic order, so
+    the new frame is proper (det +1) and the same box up to the (dropped) tilt.
+    """
+    rots, sizes = np.asarray(rots, dtype=np.float64), np.asarray(sizes, dtype=np.float64)
+    up = np.argmax(np.abs(rots[:, 1, :]), axis=1)  # which box axis is vertical
+    order = np.stack([(up + 2) % 3, up, (up + 1) % 3], 1)  # cyclic: (a, up, b) keeps handedness
+    axes = np.take_along_axis(rots, order[:, None, :], axis=2)
+    # the local x axis flips with the up axis when that points down (two flips: still proper)
+    flip = np.sign(axes[:, 1, 1])[:, None]
+    x_axis = axes[:, :, 0] * flip
+    return yaw_matrix(np.arctan2(-x_axis[:, 2], x_axis[:, 0])), np.take_along_axis(sizes, order, axis=1)
 
 
 def global_transform(yaw: float, mirror: bool) -> np.ndarray:

@@ -72,10 +72,13 @@ def trim_to_faces(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, 
 
 
 def load_mesh(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Vertices and triangles of a mesh file: OBJ by `read_obj`, other formats (PLY, ...) by trimesh."""
+    """Vertices and triangles of a mesh file: OBJ by `read_obj`, PLY by `ply.read_ply_mesh`, other
+    formats by trimesh."""
     path = Path(path)
     if path.suffix.lower() == ".obj":
         return read_obj(path)
+    if path.suffix.lower() == ".ply":
+        return read_ply_triangles(path)
     if not path.is_file():
         raise DataError(path, "mesh file not found")
     import trimesh
@@ -87,6 +90,19 @@ def load_mesh(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(path, f"cannot load the mesh ({type(exc).__name__}: {exc})") from None
     if len(faces) == 0 or not np.isfinite(vertices).all():
         raise DataError(path, "the mesh has no faces or non-finite vertices")
+    return trim_to_faces(vertices, faces)
+
+
+def read_ply_triangles(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """(vertices (V, 3) float64, faces (F, 3) int64) of a PLY mesh, trimmed to its faces."""
+    from .ply import read_ply_mesh
+
+    columns, faces = read_ply_mesh(path)
+    if not {"x", "y", "z"} <= set(columns):
+        raise DataError(path, "the PLY vertices have no x, y, z properties")
+    vertices = np.stack([columns[k] for k in "xyz"], 1).astype(np.float64)
+    if not np.isfinite(vertices).all():
+        raise DataError(path, "the mesh has NaN or infinite vertex coordinates")
     return trim_to_faces(vertices, faces)
 
 

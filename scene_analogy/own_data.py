@@ -38,6 +38,7 @@ import numpy as np
 from . import atomic
 from .classes import ClassTable
 from .errors import DataError
+from .geometry import Z_UP_TO_Y_UP
 from .ply import read_ply_vertices, write_ply
 
 __all__ = ["OwnScene", "UP_ROTATIONS", "load_scene", "object_classes", "decode_grey", "grey_values",
@@ -45,7 +46,7 @@ __all__ = ["OwnScene", "UP_ROTATIONS", "load_scene", "object_classes", "decode_g
 
 UP_ROTATIONS = {  # user frame -> y-up frame, both proper rotations
     "y": np.eye(3),
-    "z": np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]]),
+    "z": Z_UP_TO_Y_UP,
 }
 INSTANCE_KEYS = ("instance", "instance_id", "object_id")
 LABEL_KEYS = ("label", "class", "semantic", "category")

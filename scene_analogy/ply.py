@@ -2,12 +2,14 @@
 
 Scans and instance-labelled clouds carry their labels as extra vertex properties (`instance`,
 `label`, grey-coded `red/green/blue`), which general mesh libraries drop or hide, so this small
-reader keeps them all. Formats: `ascii`, `binary_little_endian`, `binary_big_endian`. Only the
-`vertex` element is returned; elements before it (rare) are skipped when they have no list
-properties, and any element after it (faces, edges) is ignored. Problems raise DataError(path, ...).
+reader keeps them all. Formats: `ascii`, `binary_little_endian`, `binary_big_endian`.
+`read_ply_vertices` returns the `vertex` element; elements before it (rare) are skipped when they
+have no list properties, and any element after it is ignored. `read_ply_mesh` also reads the `face`
+element (triangles; polygons are fanned), as fused scan meshes store it (`list uchar int
+vertex_indices`). Problems raise DataError(path, ...).
 
-`write_ply` writes binary little-endian files (optionally with an `edge` element, which point
-viewers such as MeshLab and CloudCompare draw as line segments), atomically.
+`write_ply` writes binary little-endian files (optionally with a `face` element, or an `edge`
+element, which point viewers such as MeshLab and CloudCompare draw as line segments), atomically.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 from . import atomic
 from .errors import DataError
 
-__all__ = ["read_ply_vertices", "write_ply"]
+__all__ = ["read_ply_mesh", "read_ply_vertices", "write_ply"]
 
 _TYPES = {
     "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1", "short": "i2", "int16": "i2",
@@ -33,7 +35,8 @@ _MAX_HEADER = 1 << 16
 
 
 def _parse_header(path, data: bytes) -> tuple[str, list, int]:
-    """(format, [(element name, count, [(property, dtype or None for a list)])], body offset)."""
+    """(format, [(element name, count, [(property, dtype, or (count dtype, item dtype) for a list)])],
+    body offset)."""
     end = data.find(b"end_header", 0, _MAX_HEADER)
     if not data.startswith(b"ply") or end < 0:
         raise DataError(path, "not a PLY file (no 'ply' magic line or no 'end_header')")
@@ -51,7 +54,9 @@ def _parse_header(path, data: bytes) -> tuple[str, list, int]:
         elif words[0] == "property" and elements and len(words) == 3 and words[1] in _TYPES:
             elements[-1][2].append((words[2], _TYPES[words[1]]))
         elif words[0] == "property" and elements and len(words) == 5 and words[1] == "list":
-            elements[-1][2].append((words[4], None))
+            if words[2] not in _TYPES or words[3] not in _TYPES:
+                raise DataError(path, f"PLY header line {number} has an unknown list type: {raw.strip()!r}")
+            elements[-1][2].append((words[4], (_TYPES[words[2]], _TYPES[words[3]])))
         else:
             raise DataError(path, f"PLY header line {number} is not understood: {raw.strip()!r}")
     if fmt not in _ENDIAN:
@@ -59,8 +64,11 @@ def _parse_header(path, data: bytes) -> tuple[str, list, int]:
     return fmt, elements, body
 
 
-def read_ply_vertices(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Every scalar vertex property of a PLY file as a 1-D array, by name (in file order)."""
+def _is_list(dtype) -> bool:
+    return isinstance(dtype, tuple)
+
+
+def _read_file(path) -> bytes:
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -68,20 +76,30 @@ def read_ply_vertices(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise DataError(path, f"cannot read the file ({exc.strerror or exc})") from None
     if not data:
         raise DataError(path, "the file is empty")
+    return data
+
+
+def read_ply_vertices(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Every scalar vertex property of a PLY file as a 1-D array, by name (in file order)."""
+    return _read_vertices(path, _read_file(path))[0]
+
+
+def _read_vertices(path, data: bytes) -> tuple[dict[str, np.ndarray], int | None]:
+    """The vertex columns and, for binary files, the byte offset just after the vertex element."""
     fmt, elements, offset = _parse_header(path, data)
     names = [name for name, _, _ in elements]
     if "vertex" not in names:
         raise DataError(path, "the PLY file has no 'vertex' element")
     skipped_rows = 0
     for name, count, props in elements[: names.index("vertex")]:
-        if any(dtype is None for _, dtype in props):
+        if any(_is_list(dtype) for _, dtype in props):
             raise DataError(path, f"element '{name}' with list properties comes before 'vertex' (unsupported)")
         if fmt == "ascii":
             skipped_rows += count
         else:
             offset += count * np.dtype([(p, d) for p, d in props]).itemsize
     _, count, props = elements[names.index("vertex")]
-    if any(dtype is None for _, dtype in props):
+    if any(_is_list(dtype) for _, dtype in props):
         raise DataError(path, "the 'vertex' element has a list property (unsupported)")
     dtype = np.dtype([(p, _ENDIAN[fmt] + d) for p, d in props])
     try:
@@ -92,20 +110,99 @@ def read_ply_vertices(path: str | os.PathLike) -> dict[str, np.ndarray]:
             table = np.loadtxt(lines, dtype=np.float64, ndmin=2) if count else np.zeros((0, len(props)))
             if table.shape[1] < len(props):
                 raise ValueError(f"vertex rows have {table.shape[1]} values, the header declares {len(props)}")
-            return {p: table[:, k].astype(d) for k, (p, d) in enumerate(props)}
+            return {p: table[:, k].astype(d) for k, (p, d) in enumerate(props)}, None
         if len(data) - offset < count * dtype.itemsize:
             raise ValueError(f"{count} vertices declared but the file ends after "
                              f"{(len(data) - offset) // max(dtype.itemsize, 1)}")
         table = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
     except (ValueError, UnicodeDecodeError) as exc:
         raise DataError(path, f"the vertex data cannot be read ({exc})") from None
-    return {p: table[p].astype(table[p].dtype.newbyteorder("=")) for p, _ in props}
+    columns = {p: table[p].astype(table[p].dtype.newbyteorder("=")) for p, _ in props}
+    return columns, offset + count * dtype.itemsize
+
+
+def read_ply_mesh(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """(vertex columns as in `read_ply_vertices`, faces (F, 3) int64) of a PLY mesh.
+
+    The `face` element must directly follow `vertex` and hold one list property (`vertex_indices`
+    or `vertex_index`), possibly followed by scalar properties. All-triangle binary files, the usual
+    case, are read in one vectorised pass; other files row by row. A file without faces, or with
+    indices outside the vertex range, raises DataError.
+    """
+    data = _read_file(path)
+    columns, offset = _read_vertices(path, data)
+    fmt, elements, body = _parse_header(path, data)
+    names = [name for name, _, _ in elements]
+    if "face" not in names or elements[names.index("face")][1] == 0:
+        raise DataError(path, "the PLY file has no faces (a mesh is needed, not a point cloud)")
+    k = names.index("face")
+    if k != names.index("vertex") + 1:
+        raise DataError(path, "the 'face' element does not directly follow 'vertex' (unsupported)")
+    _, count, props = elements[k]
+    if not props or not _is_list(props[0][1]) or any(_is_list(d) for _, d in props[1:]):
+        raise DataError(path, "the 'face' element must start with its one list property (vertex_indices)")
+    try:
+        if fmt == "ascii":
+            faces = _ascii_faces(data[body:], sum(c for _, c, _ in elements[:k]), count)
+        else:
+            faces = _binary_faces(data, offset, count, props, _ENDIAN[fmt])
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DataError(path, f"the face data cannot be read ({exc})") from None
+    num_vertices = len(next(iter(columns.values()))) if columns else 0
+    if len(faces) == 0:
+        raise DataError(path, "the PLY file has no faces (a mesh is needed, not a point cloud)")
+    if faces.min() < 0 or faces.max() >= num_vertices:
+        raise DataError(path, f"face indices outside the {num_vertices} vertices")
+    return columns, faces
+
+
+def _fan(polygons: list[list[int]]) -> np.ndarray:
+    """Triangles (F, 3) of polygons given as vertex index lists (fanned from the first corner)."""
+    tris = [(p[0], p[i], p[i + 1]) for p in polygons for i in range(1, len(p) - 1)]
+    return np.asarray(tris, dtype=np.int64).reshape(-1, 3)
+
+
+def _ascii_faces(body: bytes, skip_rows: int, count: int) -> np.ndarray:
+    rows = body.decode("ascii").splitlines()[skip_rows: skip_rows + count]
+    if len(rows) < count:
+        raise ValueError(f"{count} faces declared, {len(rows)} rows found")
+    polygons = []
+    for row in rows:
+        values = row.split()
+        n = int(values[0])
+        if len(values) < n + 1:
+            raise ValueError(f"a face row lists {len(values) - 1} indices, expected {n}")
+        polygons.append([int(v) for v in values[1: n + 1]])
+    return _fan(polygons)
+
+
+def _binary_faces(data: bytes, offset: int, count: int, props, endian: str) -> np.ndarray:
+    (count_t, item_t), scalars = props[0][1], [(p, endian + d) for p, d in props[1:]]
+    triangle = np.dtype([("n", endian + count_t), ("v", endian + item_t, (3,))] + scalars)
+    if len(data) - offset >= count * triangle.itemsize:  # try the all-triangles layout first
+        table = np.frombuffer(data, dtype=triangle, count=count, offset=offset)
+        if (table["n"] == 3).all():
+            return table["v"].astype(np.int64)
+    head, item = np.dtype(endian + count_t), np.dtype(endian + item_t)
+    tail = np.dtype(scalars).itemsize if scalars else 0
+    polygons, at = [], offset
+    for _ in range(count):  # mixed polygons: rare, so a plain walk over the records
+        if at + head.itemsize > len(data):
+            raise ValueError(f"{count} faces declared but the file ends after {len(polygons)}")
+        n = int(np.frombuffer(data, dtype=head, count=1, offset=at)[0])
+        at += head.itemsize
+        if at + n * item.itemsize + tail > len(data):
+            raise ValueError(f"{count} faces declared but the file ends after {len(polygons)}")
+        polygons.append(np.frombuffer(data, dtype=item, count=n, offset=at).tolist())
+        at += n * item.itemsize + tail
+    return _fan(polygons)
 
 
 def write_ply(path: str | os.PathLike, columns: dict[str, np.ndarray], edges: np.ndarray | None = None,
-              comment: str = "") -> None:
+              comment: str = "", faces: np.ndarray | None = None) -> None:
     """Binary little-endian PLY: one vertex property per column (all of one length), each stored
-    with its array's dtype; optional edges (E, 2) of vertex indices. Written atomically."""
+    with its array's dtype; optional triangles (F, 3) and edges (E, 2) of vertex indices. Written
+    atomically."""
     arrays = {name: np.asarray(a).reshape(-1) for name, a in columns.items()}
     counts = {len(a) for a in arrays.values()}
     if len(counts) != 1:
@@ -127,6 +224,12 @@ def write_ply(path: str | os.PathLike, columns: dict[str, np.ndarray], edges: np
     header = ["ply", "format binary_little_endian 1.0"] + ([f"comment {comment}"] if comment else [])
     header += [f"element vertex {count}"] + [f"property {_NAMES[code[1:]]} {name}" for name, code in fields]
     body = table.tobytes()
+    if faces is not None:
+        faces = np.asarray(faces).reshape(-1, 3)
+        records = np.empty(len(faces), dtype=[("n", "u1"), ("v", "<i4", (3,))])
+        records["n"], records["v"] = 3, faces
+        header += [f"element face {len(faces)}", "property list uchar int vertex_indices"]
+        body += records.tobytes()
     if edges is not None:
         edges = np.asarray(edges, dtype="<i4").reshape(-1, 2)
         header += [f"element edge {len(edges)}", "property int vertex1", "property int vertex2"]

@@ -266,7 +266,7 @@ class _KeyReader:
         return value.astype(str) if kind is str else value
 
 
-def _open_npz(path: str | os.PathLike):
+def open_npz(path: str | os.PathLike):
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "scene file not found")
@@ -289,7 +289,7 @@ def read_triplet(
     path: str | os.PathLike, prefixes=PREFIXES, classes: ClassTable | None = None
 ) -> dict[str, Scene]:
     """Read the given prefixes of a scene file, validating every key."""
-    with _open_npz(path) as arrays:
+    with open_npz(path) as arrays:
         return {p: Scene.from_arrays(arrays, p, path, classes) for p in prefixes}
 
 
@@ -317,7 +317,7 @@ def read_eval_pair(path: str | os.PathLike, classes: ClassTable | None = None, a
     """Read an augmented scene. The authors' files keep `pair_pos_idx_map` as a pickled dict; that is
     only read with `allow_pickle=True` (pickle can execute code), otherwise a message says so."""
     scene = read_triplet(path, ("pair_pos",), classes)["pair_pos"]
-    with _open_npz(path) as arrays:
+    with open_npz(path) as arrays:
         if "pair_pos_idx_map" not in arrays:
             raise DataError(path, "missing key 'pair_pos_idx_map'")
         try:

@@ -10,7 +10,9 @@ split, so the positives of train and test triplets use disjoint models), and wri
     <save_root>/triplet_topdown.png                a picture of the first triplet
 
 Decisions: `num_scenes = -1` makes one triplet per source room; a larger count cycles through the
-rooms of a split (each pass draws new swaps and new noise). Triplet i of a split draws from a
+rooms of a split (each pass draws new swaps and new noise). A dataset whose rooms come with their
+own split (ARKit's train/test folders) passes `splits`, one per room, instead of the seeded
+room-level split by `train_ratio`. Triplet i of a split draws from a
 generator seeded by (seed, split, i), so it does not change when others are added. A split without
 source rooms gets no triplets (a warning says so).
 """
@@ -77,12 +79,18 @@ def model_splits(model_ids: list[str], class_ids: list[int], train_ratio: float,
 
 
 def generate_triplet_root(save_root: str | os.PathLike, sources: list[tuple[str, Scene]], pool: ObjectPool,
-                          cfg: SceneGenConfig, classes: ClassTable = THREED_FRONT, progress: bool = True) -> dict:
-    """Write the triplets of `sources` ((room id, scene) pairs); returns a summary dict."""
+                          cfg: SceneGenConfig, classes: ClassTable = THREED_FRONT, progress: bool = True,
+                          splits: list[str] | None = None) -> dict:
+    """Write the triplets of `sources` ((room id, scene) pairs), split by `splits` (one per source)
+    when given, else by `split_rooms`; returns a summary dict."""
     if not sources:
         raise DataError(save_root, "no source room to generate triplets from")
     start, root = time.perf_counter(), Path(save_root)
-    rooms = split_rooms([name for name, _ in sources], cfg.train_ratio, cfg.seed)
+    if splits is None:
+        rooms = split_rooms([name for name, _ in sources], cfg.train_ratio, cfg.seed)
+    else:
+        rooms = {s: sorted((i for i, k in enumerate(splits) if k == s), key=lambda i: sources[i][0])
+                 for s in ("train", "test")}
     if cfg.num_scenes < 0:
         counts = {s: len(idx) for s, idx in rooms.items()}
     else:

@@ -61,7 +61,9 @@ def test_point_sample_root_resolution(tmp_path):
 
 @pytest.mark.parametrize("module", ["threed_front.extract_point_samples", "threed_front.main_scene_gen",
                                     "threed_front.main_scene_augment", "threed_front.trainer",
-                                    "threed_front.main_field_match", "scene_analogy.fixtures.__main__"])
+                                    "threed_front.main_field_match", "scene_analogy.fixtures.__main__",
+                                    "arkit.main_asset_gen", "arkit.extract_point_samples", "arkit.main_scene_gen",
+                                    "arkit.main_scene_augment", "arkit.trainer", "arkit.main_field_match"])
 def test_every_command_has_help(module, capsys):
     import importlib
 

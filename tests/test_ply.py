@@ -59,3 +59,34 @@ def test_bad_files_name_the_file(tmp_path, content, problem):
 def test_missing_file(tmp_path):
     with pytest.raises(DataError, match="cannot read"):
         read_ply_vertices(tmp_path / "none.ply")
+
+
+def test_mesh_faces_binary_round_trip_ascii_polygons_and_missing_faces(tmp_path):
+    from scene_analogy.ply import read_ply_mesh
+
+    rng = np.random.default_rng(1)
+    faces = rng.integers(0, 9, (20, 3))
+    write_ply(tmp_path / "m.ply", {"x": rng.random(9), "y": rng.random(9), "z": rng.random(9),
+                                   "red": np.arange(9, dtype=np.uint8)}, faces=faces)
+    columns, back = read_ply_mesh(tmp_path / "m.ply")
+    np.testing.assert_array_equal(back, faces)
+    np.testing.assert_array_equal(columns["red"], np.arange(9))
+    # ascii, a quad and a triangle: the quad is fanned into two triangles
+    text = ("ply\nformat ascii 1.0\nelement vertex 4\nproperty float x\nproperty float y\nproperty float z\n"
+            "element face 2\nproperty list uchar int vertex_indices\nend_header\n"
+            "0 0 0\n1 0 0\n1 1 0\n0 1 0\n4 0 1 2 3\n3 0 2 3\n")
+    (tmp_path / "q.ply").write_text(text)
+    np.testing.assert_array_equal(read_ply_mesh(tmp_path / "q.ply")[1], [[0, 1, 2], [0, 2, 3], [0, 2, 3]])
+    # binary with mixed polygon sizes takes the record-by-record path
+    header = ("ply\nformat binary_little_endian 1.0\nelement vertex 4\nproperty float x\nproperty float y\n"
+              "property float z\nelement face 2\nproperty list uchar int vertex_indices\nend_header\n")
+    body = np.zeros(12, "<f4").tobytes() + bytes([4]) + np.array([0, 1, 2, 3], "<i4").tobytes() \
+        + bytes([3]) + np.array([3, 2, 1], "<i4").tobytes()
+    (tmp_path / "p.ply").write_bytes(header.encode() + body)
+    np.testing.assert_array_equal(read_ply_mesh(tmp_path / "p.ply")[1], [[0, 1, 2], [0, 2, 3], [3, 2, 1]])
+    write_ply(tmp_path / "cloud.ply", {"x": np.zeros(3), "y": np.zeros(3), "z": np.zeros(3)})
+    with pytest.raises(DataError, match="cloud.ply.*no faces"):
+        read_ply_mesh(tmp_path / "cloud.ply")
+    write_ply(tmp_path / "bad.ply", {"x": np.zeros(3), "y": np.zeros(3), "z": np.zeros(3)}, faces=[[0, 1, 5]])
+    with pytest.raises(DataError, match="outside the 3 vertices"):
+        read_ply_mesh(tmp_path / "bad.ply")

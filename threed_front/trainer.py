@@ -11,7 +11,7 @@ from . import SPEC
 
 
 def main(argv=None) -> None:
-    run_trainer(argv, "python -m threed_front.trainer", SPEC.preset, SPEC.point_sample_root)
+    run_trainer(argv, "python -m threed_front.trainer", SPEC.preset, SPEC.point_sample_root, len(SPEC.classes))
 
 
 if __name__ == "__main__":

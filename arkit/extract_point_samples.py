@@ -1,0 +1,27 @@
+"""`python -m arkit.extract_point_samples --save_num_samples 50 100 200`: point samples of every object
+asset that `arkit.main_asset_gen` cropped (listed in `<obj_root>/model_info.json`, obj_root default
+data/arkit_scenes_processed/objects) into `<save_root>/sample_<N>/<id>.npy`, plus
+`<save_root>/model_boxes.json` (reused by main_scene_gen)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scene_analogy.commands import run_point_sampler
+from scene_analogy.scan_scenes import asset_meshes
+
+from . import SPEC
+
+HINT = "run `python -m arkit.main_asset_gen` first: it crops the objects out of the scans"
+
+
+def asset_files(args, skips):
+    return Path(args.obj_root), asset_meshes(args.obj_root, SPEC.classes, HINT)
+
+
+def main(argv=None) -> None:
+    run_point_sampler(argv, "python -m arkit.extract_point_samples", SPEC, asset_files)
+
+
+if __name__ == "__main__":
+    main()

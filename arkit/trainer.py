@@ -1,0 +1,18 @@
+"""`python -m arkit.trainer --scene_root ROOT ...`: train the context descriptor field on
+ARKit triplets (`scene_analogy.train`), 17 classes; point samples default to data/arkit_point_samples.
+Without --epochs or --steps it runs the published default of 100 epochs and prints the planned steps;
+--wandb without credentials logs offline under --log_dir and says so."""
+
+from __future__ import annotations
+
+from scene_analogy.cli import run_trainer
+
+from . import SPEC
+
+
+def main(argv=None) -> None:
+    run_trainer(argv, "python -m arkit.trainer", SPEC.preset, SPEC.point_sample_root, len(SPEC.classes))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""Object assets and scene files from fused scans with oriented boxes (the core of ARKit's asset_gen).
+
+A dataset reader turns each scan into a `Scan`: the fused mesh in the y-up frame (vertices, faces,
+optional vertex colours) and its annotated objects as `ScanBox`es (label, centre, box axes, size).
+`write_scan_assets` then writes, under a save root,
+
+    objects/<split>/<label>_<hash>.ply   each box's part of the mesh, in the box's canonical frame
+    scenes/<split>/<scan>.npz            trans (N,3), rot (N,3,3), obj_ids, obj_classes, obj_classes_str,
+                                         fp_points (2H,3), fp_lines (3H,2)   (DESIGN §8.2)
+    objects/model_info.json              every asset: class, label, split, scan (written by `finish`)
+
+Decisions where the design is silent:
+- Heights: the floor is the 0.1 % height quantile of the scan's vertices and the ceiling the 99.9 %
+  quantile, so the ceiling comes from the scanned walls (or ceiling), never from the tallest box,
+  and a few stray vertices move neither. The scene is shifted so that the floor is at y = 0
+  (scans of one dataset then share a floor height; the matcher does not search vertical shifts).
+- Outline: the convex hull of the scan's xz footprint, corners closer than 2 cm to the line of
+  their neighbours dropped (a dense wall gives hundreds of nearly collinear hull corners).
+- Boxes: the box axis nearest +y becomes the object's up axis and the box keeps only its yaw
+  (`geometry.upright_yaw_boxes`); the canonical frame is centred on the box centre, so a scene
+  object has rot = that yaw, trans = the box centre, scale 1.
+- Crop: the faces whose three corners lie inside the box grown by `margin` on every side, except
+  floor faces (all three corners within `margin` of the floor height): a real scan's furniture
+  stands on the floor, whose faces under it are not part of it. A wall it touches comes along only
+  as far as the margin. A box holding no face is skipped with a count.
+- Asset ids: `<label>_<first 10 hex digits of sha1(scan/uid)>`, stable across runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import atomic
+from .classes import ClassTable
+from .errors import DataError
+from .geometry import upright_yaw_boxes
+from .ply import write_ply
+from .scene import FloorPlan
+from .skips import SkipLog
+
+HEIGHT_QUANTILES = (0.001, 0.999)
+OUTLINE_TOLERANCE = 0.02  # metres
+INFO_FILE = "model_info.json"
+SCENE_KEYS = ("trans", "rot", "obj_ids", "obj_classes", "obj_classes_str", "fp_points", "fp_lines")
+
+
+@dataclass(frozen=True)
+class ScanBox:
+    """An annotated object: y-up centre (3,), rotation (3, 3) whose columns are the box axes, and
+    the box's extent along each of them (3,)."""
+
+    label: str
+    uid: str
+    centre: np.ndarray
+    rot: np.ndarray
+    size: np.ndarray
+
+
+@dataclass
+class Scan:
+    name: str
+    split: str
+    vertices: np.ndarray  # (V, 3) y-up
+    faces: np.ndarray  # (F, 3)
+    colours: np.ndarray | None  # (V, 3) uint8
+    boxes: list[ScanBox]
+
+
+def scan_heights(vertices: np.ndarray) -> tuple[float, float]:
+    """(floor y, ceiling y) of a scan: robust low and high quantiles of its vertex heights."""
+    lo, hi = np.quantile(vertices[:, 1], HEIGHT_QUANTILES)
+    return float(lo), float(hi)
+
+
+def simplify_convex(polygon: np.ndarray, tol: float = OUTLINE_TOLERANCE) -> np.ndarray:
+    """Drop, one at a time, the corner nearest the chord of its two neighbours while nearer than `tol`."""
+    poly = np.asarray(polygon, dtype=np.float64)
+    while len(poly) > 3:
+        prev, nxt = np.roll(poly, 1, axis=0), np.roll(poly, -1, axis=0)
+        chord = nxt - prev
+        cross = np.abs(chord[:, 0] * (poly - prev)[:, 1] - chord[:, 1] * (poly - prev)[:, 0])
+        dist = cross / np.maximum(np.linalg.norm(chord, axis=1), 1e-12)
+        k = int(np.argmin(dist))
+        if dist[k] >= tol:
+            break
+        poly = np.delete(poly, k, axis=0)
+    return poly
+
+
+def scan_floor_plan(vertices: np.ndarray, floor_y: float, ceiling_y: float) -> FloorPlan:
+    """Convex hull of the scan's xz footprint (counter-clockwise) at floor and ceiling height."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    xz = vertices[:, [0, 2]]
+    try:
+        hull = ConvexHull(xz)
+    except (QhullError, ValueError) as exc:
+        raise ValueError(f"the scan's footprint has no area ({type(exc).__name__})") from None
+    corners = xz[hull.vertices]  # counter-clockwise in (x, z) for 2-D hulls
+    return FloorPlan.from_polygons([simplify_convex(corners)], floor_y, ceiling_y)
+
+
+def crop_box(vertices: np.ndarray, faces: np.ndarray, centre: np.ndarray, rot: np.ndarray, size: np.ndarray,
+             margin: float, floor_y: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The faces inside the box grown by `margin`, without those lying within `margin` of `floor_y`:
+    (canonical vertices (v, 3), faces (f, 3), the kept vertices' indices in the scan), or None when
+    no face is left."""
+    local = (vertices - centre) @ rot  # world = local @ rot.T + centre
+    inside = (np.abs(local) <= size / 2 + margin).all(1)
+    keep = inside[faces].all(1)
+    if floor_y is not None:
+        keep &= ~(vertices[faces, 1] <= floor_y + margin).all(1)
+    if not keep.any():
+        return None
+    used, inverse = np.unique(faces[keep], return_inverse=True)
+    return local[used], inverse.reshape(-1, 3).astype(np.int64), used
+
+
+def asset_id(label: str, scan: str, uid: str) -> str:
+    return f"{label}_{hashlib.sha1(f'{scan}/{uid}'.encode()).hexdigest()[:10]}"
+
+
+class AssetWriter:
+    """Writes the assets of one scan after another (`add`), then the asset list (`finish`)."""
+
+    def __init__(self, save_root: str | os.PathLike, classes: ClassTable, margin: float, skips: SkipLog) -> None:
+        self.root, self.classes, self.margin, self.skips = Path(save_root), classes, margin, skips
+        self.models: dict[str, dict] = {}
+        self.scenes = {"train": 0, "test": 0}
+        self.scene_files: set[Path] = set()
+
+    def add(self, scan: Scan, where: str | os.PathLike) -> bool:
+        """Write one scan's objects and scene file; False (counted) when nothing of it is usable."""
+        known = [b for b in scan.boxes if b.label in self.classes.names]
+        for box in scan.boxes:
+            if box.label not in self.classes.names:
+                self.skips.add("objects", f"label not among the {len(self.classes)} {self.classes.name} classes",
+                               where, f"'{box.label}'")
+        if not known:
+            self.skips.add("scans", "no object with a known label", where)
+            return False
+        floor_y, ceiling_y = scan_heights(scan.vertices)
+        try:
+            floor = scan_floor_plan(scan.vertices, floor_y, ceiling_y)
+        except ValueError as exc:
+            self.skips.add("scans", "no floor outline", where, str(exc))
+            return False
+        rots, sizes = upright_yaw_boxes(np.stack([b.rot for b in known]), np.stack([b.size for b in known]))
+        rows, new = [], {}
+        for box, rot, size in zip(known, rots, sizes):
+            crop = crop_box(scan.vertices, scan.faces, box.centre, rot, size, self.margin, floor_y)
+            if crop is None:
+                self.skips.add("objects", "no scan face inside the box", where, f"'{box.label}' {box.uid}")
+                continue
+            local, faces, used = crop
+            model_id = asset_id(box.label, scan.name, box.uid)
+            columns = {"x": local[:, 0].astype(np.float32), "y": local[:, 1].astype(np.float32),
+                       "z": local[:, 2].astype(np.float32)}
+            if scan.colours is not None:
+                columns.update(zip(("red", "green", "blue"), scan.colours[used].T))
+            write_ply(self.root / "objects" / scan.split / f"{model_id}.ply", columns, faces=faces)
+            rows.append((model_id, self.classes.id_of(box.label), box.label, rot, box.centre - [0.0, floor_y, 0.0]))
+            new[model_id] = {"class_id": self.classes.id_of(box.label), "label": box.label, "split": scan.split,
+                             "scan": scan.name, "mesh": f"{scan.split}/{model_id}.ply"}
+        if not rows:
+            self.skips.add("scans", "no box holds any of the scan's faces", where)
+            return False
+        floor.points[:, 1] -= floor_y
+        scene_file = self.root / "scenes" / scan.split / f"{scan.name}.npz"
+        self.scene_files.add(scene_file)
+        atomic.save_npz(scene_file, {
+            "trans": np.stack([r[4] for r in rows]), "rot": np.stack([r[3] for r in rows]),
+            "obj_ids": np.array([r[0] for r in rows]), "obj_classes": np.array([r[1] for r in rows], dtype=np.int64),
+            "obj_classes_str": np.array([r[2] for r in rows]), "fp_points": floor.points, "fp_lines": floor.lines,
+        })
+        self.models.update(new)
+        self.scenes[scan.split] += 1
+        return True
+
+    def finish(self) -> dict:
+        """Write the asset list and remove assets and scenes that an earlier run left (not written now)."""
+        if not self.models:
+            raise DataError(self.root, "no scan gave any object asset; see the warnings above")
+        atomic.write_json(self.root / "objects" / INFO_FILE, {"classes": self.classes.name, "models": self.models})
+        written = {self.root / "objects" / row["mesh"] for row in self.models.values()} | self.scene_files
+        for split in self.scenes:
+            for stale in [*(self.root / "objects" / split).glob("*.ply"), *(self.root / "scenes" / split).glob("*.npz")]:
+                if stale not in written:
+                    stale.unlink()
+        return {"objects": len(self.models), **{f"{s}_scenes": n for s, n in self.scenes.items()}}
