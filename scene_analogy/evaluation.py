@@ -25,7 +25,7 @@ from tqdm import tqdm
 from .errors import DataError
 from .keypoints import scene_keypoints
 from .match.inputs import MatchConfig, MatchScene
-from .match.pipeline import find_analogy, inverse
+from .match.pipeline import AnalysisResult, find_analogy
 from .metrics import PairRecord, summarise
 from .queries import box_frame_points, match_objects
 from .samples import PointSamples
@@ -91,32 +91,68 @@ def match_scene(scene: Scene, samples: PointSamples) -> MatchScene:
     return MatchScene.from_scene(scene, scene_keypoints(scene, samples))
 
 
+class FieldMethod:
+    """Our matcher as an evaluation method: `method(target, reference, roi) -> AnalysisResult`.
+
+    Any callable with that signature (MatchScenes in, `match.pipeline.AnalysisResult` out, maps as
+    `AnalogyMap`s, `best` None for "no analogy") can be evaluated by `evaluate_method`; the
+    baselines in `scene_analogy.baselines` are such callables. A method may carry `point_samples`
+    (a `PointSamples`) to see the scenes through other keypoints than the evaluation's."""
+
+    def __init__(self, local_field, global_field, cfg: MatchConfig = MatchConfig()):
+        self.local_field, self.global_field, self.cfg = local_field, global_field, cfg
+
+    def __call__(self, target: MatchScene, reference: MatchScene, roi) -> AnalysisResult:
+        return find_analogy(target, reference, roi, self.local_field, self.global_field, self.cfg)
+
+
+def inverse_of(method, result: AnalysisResult, target: MatchScene, reference: MatchScene) -> AnalysisResult:
+    """The backward run for Bi-PCP with any method: RoI = the reference objects that `result.best`
+    matched, other scene = the target. No forward map (or no matched object): no maps."""
+    if result.best is None or len(result.best.correspondence) == 0:
+        return AnalysisResult([], None, np.zeros(0, dtype=np.int64))
+    matched = result.best.correspondence[:, 1]
+    return method(reference, target, matched[np.sort(np.unique(matched, return_index=True)[1])])
+
+
 def evaluate_examples(examples: list[EvalExample], samples: PointSamples, local_field, global_field,
                       cfg: MatchConfig, maps_dir: str | os.PathLike | None = None, bidirectional: bool = True,
                       progress: bool = True, thresholds: dict | None = None) -> tuple[dict, list[PairRecord], list]:
-    """Run the matcher on every example; returns (metrics dict, per-pair records, match results).
+    """Our matcher on every example (`evaluate_method` with a `FieldMethod`)."""
+    return evaluate_method(examples, samples, FieldMethod(local_field, global_field, cfg), maps_dir=maps_dir,
+                           bidirectional=bidirectional, progress=progress, thresholds=thresholds)
+
+
+def evaluate_method(examples: list[EvalExample], samples: PointSamples, method, maps_dir: str | os.PathLike | None = None,
+                    bidirectional: bool = True, progress: bool = True, thresholds: dict | None = None,
+                    desc: str = "matching pairs") -> tuple[dict, list[PairRecord], list]:
+    """Run `method` (see `FieldMethod`) on every example; returns (metrics dict, per-pair records,
+    results). Ground truth and scoring do not depend on the method: they use `samples`.
 
     `thresholds`: keyword arguments of `metrics.summarise` (map / bijectivity / chamfer thresholds).
     A map is saved as `<maps_dir>/<example name>.npz`, the name made file-safe."""
     records, results = [], []
-    for ex in tqdm(examples, desc="matching pairs", disable=not progress):
-        target, reference = match_scene(ex.target, samples), match_scene(ex.reference, samples)
+    method_samples = getattr(method, "point_samples", None) or samples
+    for ex in tqdm(examples, desc=desc, disable=not progress):
+        target, reference = match_scene(ex.target, method_samples), match_scene(ex.reference, method_samples)
         roi_points, owner, gt = ground_truth(ex, samples)
         start = time.perf_counter()
-        result = find_analogy(target, reference, ex.roi, local_field, global_field, cfg)
+        result = method(target, reference, ex.roi)
         seconds = time.perf_counter() - start
         mapped = roundtrip = None
         if result.best is not None:
             mapped = result.best.apply(roi_points)
             if bidirectional:
-                back = inverse(result, target, reference, local_field, global_field, cfg)
+                back = inverse_of(method, result, target, reference)
                 roundtrip = None if back.best is None else back.best.apply(mapped)
             if maps_dir is not None:
                 result.best.save(Path(maps_dir) / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', ex.name)}.npz")
-        ref_objects = reference.instance >= 0
+        # Chamfer accuracy reads the evaluation's keypoints, whatever the method saw.
+        scored = reference if method_samples is samples else match_scene(ex.reference, samples)
+        ref_objects = scored.instance >= 0
         records.append(PairRecord(
             roi_points, gt, mapped, roundtrip, owner, dict(enumerate(ex.target.class_ids.tolist())),
-            reference.points[ref_objects], reference.instance[ref_objects],
+            scored.points[ref_objects], scored.instance[ref_objects],
             dict(enumerate(ex.reference.class_ids.tolist())), seconds=seconds, name=ex.name,
             analogy_known=ex.analogy_known,
         ))

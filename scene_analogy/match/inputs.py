@@ -55,6 +55,7 @@ class MatchConfig:
     topk_maps: int = 1
     fine_candidates: int = 8  # best coarse maps (most inliers, then cost) that go through the fine stage
     duplicate_dist: float = 0.1  # maps whose mapped RoI points differ by less (mean, metres) are duplicates
+    fine: bool = True  # False: the coarse-only ablation (maps = refined coarse maps, see pipeline.py)
     device: str = "cpu"
 
     def __post_init__(self):
