@@ -11,8 +11,9 @@ Writes, atomically:
 - `OUT/results.json`: {method: {metric: value}} with the keys of `metrics.summarise` (rewritten
   after each method, so a long run keeps what it has finished);
 - `OUT/results.md`: a table of the main metrics, one row per method, with the command;
-- `OUT/<method>/pair_<i>.png`: the same first --num_pictures pairs for every method, and
-  `OUT/<method>/metrics.json`.
+- `OUT/<method>/pair_<i>.png`: the same first --num_pictures pairs for every method,
+  `OUT/<method>/metrics.json` and `OUT/<method>/pairs.json` (per pair: map found, cost, seconds,
+  PCP@0.25, whether every RoI object went to its true reference object).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def main(argv=None) -> None:
         from . import atomic
         from .baselines import METHODS, build_method
         from .errors import DataError
-        from .evaluation import augment_examples, evaluate_method
+        from .evaluation import augment_examples, evaluate_method, pair_rows
         from .field_match import save_pair_pictures
         from .metrics import format_table, write_metrics_json
         from .samples import PointSamples
@@ -96,6 +97,7 @@ def main(argv=None) -> None:
             metrics, records, outputs = evaluate_method(examples, samples, method, desc=name)
             save_pair_pictures(examples, records, outputs, samples, out / name, args.num_pictures)
             write_metrics_json(out / name / "metrics.json", metrics)
+            atomic.write_json(out / name / "pairs.json", pair_rows(examples, records, outputs))
             results[name] = metrics
             write_metrics_json(out / "results.json", results)
             atomic.write_text(out / "results.md", markdown_table(results, command))

@@ -26,7 +26,7 @@ from .errors import DataError
 from .keypoints import scene_keypoints
 from .match.inputs import MatchConfig, MatchScene
 from .match.pipeline import AnalysisResult, find_analogy
-from .metrics import PairRecord, summarise
+from .metrics import PairRecord, score_pair, summarise
 from .queries import box_frame_points, match_objects
 from .samples import PointSamples
 from .scene import Scene, read_eval_pair, read_triplet, scene_dirs
@@ -158,3 +158,19 @@ def evaluate_method(examples: list[EvalExample], samples: PointSamples, method, 
         ))
         results.append(result)
     return summarise(records, **(thresholds or {})), records, results
+
+
+def pair_rows(examples: list[EvalExample], records: list[PairRecord], results: list) -> list[dict]:
+    """Per-pair summary rows (for `pairs.json`): name, whether a map was returned, its cost, seconds,
+    whether an analogy is known; with ground truth also the pair's PCP@0.25 and whether the map's
+    object correspondence sends every RoI object to its true reference object."""
+    rows = []
+    for ex, rec, res in zip(examples, records, results):
+        row = {"name": ex.name, "map": res.best is not None, "cost": None if res.best is None else float(res.best.cost),
+               "seconds": rec.seconds, "analogy_known": ex.analogy_known}
+        if rec.gt_points is not None:
+            row["pcp@0.25"] = float(score_pair(rec, map_thresholds=(0.25,)).pcp_hits.mean())
+            found = {} if res.best is None else dict(res.best.correspondence.tolist())
+            row["objects_correct"] = all(found.get(int(i)) == int(j) for i, j in zip(ex.roi, ex.gt_objects))
+        rows.append(row)
+    return rows

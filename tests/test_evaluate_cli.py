@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from scene_analogy import evaluate
@@ -33,6 +34,9 @@ def test_every_method_on_the_same_pairs(scene_root, tmp_path, capsys):
         assert 0.0 <= metrics["pcp@0.25"] <= 1.0
         assert (out / name / "pair_0.png").stat().st_size > 20_000
         assert json.loads((out / name / "metrics.json").read_text()) == metrics
+        pairs = json.loads((out / name / "pairs.json").read_text())
+        assert len(pairs) == 2 and all(isinstance(p["objects_correct"], bool) for p in pairs)
+        assert np.mean([p["pcp@0.25"] for p in pairs]) == pytest.approx(metrics["pcp@0.25"], abs=0.2)
     table = (out / "results.md").read_text()
     assert all(f"| {name} |" in table for name in METHODS) and "pcp@0.25" in table
     assert "results.md" in capsys.readouterr().out
