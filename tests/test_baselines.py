@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from scene_analogy.baselines import NoSemantics, build_method, without_classes
-from scene_analogy.baselines.common import fit_similarity, map_from_pairs, roi_keypoints
+from scene_analogy.baselines.common import fit_similarity, map_from_pairs, object_points
 from scene_analogy.baselines.fpfh import FPFHField
 from scene_analogy.baselines.registration import cpd_nonrigid
 from scene_analogy.baselines.scene_graph import SceneGraphMatcher
@@ -39,7 +39,7 @@ def pcp_on_copy(method, target, yaw=YAW, mirror=False) -> float:
     roi = roi_of(target)
     result = method(target, reference, roi)
     assert result.best is not None
-    points, owner = roi_keypoints(target, roi)
+    points, owner = object_points(target, roi)
     truth = points @ true_linear(yaw, mirror, 1.0).T + OFFSET
     classes = dict(enumerate(target.class_ids.tolist()))
     obj = reference.instance >= 0

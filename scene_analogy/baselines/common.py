@@ -19,8 +19,7 @@ from ..match.inputs import MatchScene
 from ..match.pipeline import AnalysisResult
 from ..match.rbf import fit_thin_plate
 
-__all__ = ["fit_similarity", "map_from_pairs", "single_map_result", "nearest_objects", "roi_keypoints",
-           "object_points"]
+__all__ = ["fit_similarity", "map_from_pairs", "single_map_result", "nearest_objects", "object_points"]
 
 
 def _fit_xz(src: np.ndarray, dst: np.ndarray, reflect: bool) -> tuple[np.ndarray, float]:
@@ -79,19 +78,14 @@ def single_map_result(roi, amap: AnalogyMap | None, start: float, valid: bool = 
 
 
 def object_points(scene: MatchScene, objects) -> tuple[np.ndarray, np.ndarray]:
-    """Keypoints (K, 3) float64 of the given objects, object by object in the given order, and the
-    object index of each row."""
+    """Keypoints (K, 3) float64 of the given objects, object by object in the given order (for a RoI:
+    the order `find_analogy` uses), and the object index of each row."""
     objects = np.asarray(objects, dtype=np.int64).reshape(-1)
     slot = np.full(len(scene) + 1, -1, dtype=np.int64)
     slot[objects] = np.arange(len(objects))
     rows = np.flatnonzero(slot[scene.instance] >= 0)
     rows = rows[np.argsort(slot[scene.instance[rows]], kind="stable")]
     return scene.points[rows].astype(np.float64), scene.instance[rows]
-
-
-def roi_keypoints(scene: MatchScene, roi) -> tuple[np.ndarray, np.ndarray]:
-    """RoI keypoints as `find_analogy` orders them (object by object) and their object index."""
-    return object_points(scene, roi)
 
 
 def nearest_objects(amap: AnalogyMap, target: MatchScene, reference: MatchScene, roi) -> np.ndarray:

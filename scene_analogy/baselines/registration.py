@@ -22,6 +22,7 @@ RANSAC finding no consensus gives "no analogy".
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -30,7 +31,7 @@ import torch
 from ..match.analogy_map import AnalogyMap
 from ..match.inputs import MatchScene
 from ..match.rbf import fit_thin_plate
-from .common import nearest_objects, object_points, roi_keypoints, single_map_result
+from .common import nearest_objects, object_points, single_map_result
 from .fpfh import FPFHField, import_open3d
 
 __all__ = ["Registration", "cpd_nonrigid"]
@@ -107,7 +108,7 @@ class Registration:
     def __call__(self, target: MatchScene, reference: MatchScene, roi) -> object:
         start = time.perf_counter()
         roi = np.asarray(roi, dtype=np.int64).reshape(-1)
-        src, _ = roi_keypoints(target, roi)
+        src, _ = object_points(target, roi)
         dst, _ = object_points(reference, np.arange(len(reference)))
         if len(src) < 3 or len(dst) < 3:
             return single_map_result(roi, None, start)
@@ -130,6 +131,5 @@ class Registration:
         meta = {"method": self.name, "ransac_fitness": fitness, "cpd_points": int(len(near)),
                 "spline_valid": spline is not None}
         amap = AnalogyMap.from_spline(linear, offset, spline, cost, roi_points=src, meta=meta)
-        amap = AnalogyMap.from_spline(linear, offset, spline, cost, roi_points=src, meta=meta,
-                                      correspondence=nearest_objects(amap, target, reference, roi))
+        amap = dataclasses.replace(amap, correspondence=nearest_objects(amap, target, reference, roi))
         return single_map_result(roi, amap, start)
