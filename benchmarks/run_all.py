@@ -11,7 +11,8 @@ machine, load average before and after) and `OUT/scaling.png`. Accuracy lives el
 `python -m scene_analogy.evaluate` (README, Results).
 
 Targets checked (printed and stored): RoI-size slope of the total time <= 1.1; reference-size slope
-< 2 (sub-quadratic).
+< 2 (sub-quadratic), both the fit over all sizes and the last segment (the curve bends upwards: the
+coarse candidates' scoring measures every candidate against every reference keypoint).
 """
 
 from __future__ import annotations
@@ -81,14 +82,16 @@ def main(argv=None) -> None:
                                           f"{args.device}, {torch.get_num_threads()} thread(s)")
     report["scaling"] = sweeps
     roi_slope, ref_slope = sweeps["roi"]["slopes"]["total"], sweeps["ref"]["slopes"]["total"]
+    ref_end = sweeps["ref"]["end_slopes"]["total"]
     report["targets"] = {"roi_slope_total": roi_slope, "roi_slope_max": ROI_SLOPE_MAX, "roi_ok": roi_slope <= ROI_SLOPE_MAX,
-                         "ref_slope_total": ref_slope, "ref_slope_max_exclusive": REF_SLOPE_MAX,
-                         "ref_ok": ref_slope < REF_SLOPE_MAX}
+                         "ref_slope_total": ref_slope, "ref_slope_total_last_segment": ref_end,
+                         "ref_slope_max_exclusive": REF_SLOPE_MAX, "ref_ok": max(ref_slope, ref_end) < REF_SLOPE_MAX}
     report["machine"]["load_average_end"] = list(os.getloadavg())
     report["wall_seconds"] = time.perf_counter() - start
     atomic.write_json(os.path.join(args.out, "benchmarks.json"), report)
     print(f"\nRoI-size slope {roi_slope:.2f} (target <= {ROI_SLOPE_MAX}: {'met' if roi_slope <= ROI_SLOPE_MAX else 'NOT met'}); "
-          f"reference-size slope {ref_slope:.2f} (target < {REF_SLOPE_MAX}: {'met' if ref_slope < REF_SLOPE_MAX else 'NOT met'})")
+          f"reference-size slope {ref_slope:.2f}, last segment {ref_end:.2f} (target < {REF_SLOPE_MAX}: "
+          f"{'met' if report['targets']['ref_ok'] else 'NOT met'})")
     print(f"wrote {os.path.join(args.out, 'benchmarks.json')} and {png} ({report['wall_seconds']:.0f} s)")
 
 
