@@ -25,8 +25,8 @@ from tqdm import tqdm
 from .errors import DataError
 from .keypoints import scene_keypoints
 from .match.inputs import MatchConfig, MatchScene
-from .match.pipeline import find_analogy, inverse
-from .metrics import PairRecord, summarise
+from .match.pipeline import AnalysisResult, find_analogy
+from .metrics import PairRecord, score_pair, summarise
 from .queries import box_frame_points, match_objects
 from .samples import PointSamples
 from .scene import Scene, read_eval_pair, read_triplet, scene_dirs
@@ -91,34 +91,86 @@ def match_scene(scene: Scene, samples: PointSamples) -> MatchScene:
     return MatchScene.from_scene(scene, scene_keypoints(scene, samples))
 
 
+class FieldMethod:
+    """Our matcher as an evaluation method: `method(target, reference, roi) -> AnalysisResult`.
+
+    Any callable with that signature (MatchScenes in, `match.pipeline.AnalysisResult` out, maps as
+    `AnalogyMap`s, `best` None for "no analogy") can be evaluated by `evaluate_method`; the
+    baselines in `scene_analogy.baselines` are such callables. A method may carry `point_samples`
+    (a `PointSamples`) to see the scenes through other keypoints than the evaluation's."""
+
+    def __init__(self, local_field, global_field, cfg: MatchConfig = MatchConfig()):
+        self.local_field, self.global_field, self.cfg = local_field, global_field, cfg
+
+    def __call__(self, target: MatchScene, reference: MatchScene, roi) -> AnalysisResult:
+        return find_analogy(target, reference, roi, self.local_field, self.global_field, self.cfg)
+
+
+def inverse_of(method, result: AnalysisResult, target: MatchScene, reference: MatchScene) -> AnalysisResult:
+    """The backward run for Bi-PCP with any method: RoI = the reference objects that `result.best`
+    matched, other scene = the target. No forward map (or no matched object): no maps."""
+    if result.best is None or len(result.best.correspondence) == 0:
+        return AnalysisResult([], None, np.zeros(0, dtype=np.int64))
+    matched = result.best.correspondence[:, 1]
+    return method(reference, target, matched[np.sort(np.unique(matched, return_index=True)[1])])
+
+
 def evaluate_examples(examples: list[EvalExample], samples: PointSamples, local_field, global_field,
                       cfg: MatchConfig, maps_dir: str | os.PathLike | None = None, bidirectional: bool = True,
                       progress: bool = True, thresholds: dict | None = None) -> tuple[dict, list[PairRecord], list]:
-    """Run the matcher on every example; returns (metrics dict, per-pair records, match results).
+    """Our matcher on every example (`evaluate_method` with a `FieldMethod`)."""
+    return evaluate_method(examples, samples, FieldMethod(local_field, global_field, cfg), maps_dir=maps_dir,
+                           bidirectional=bidirectional, progress=progress, thresholds=thresholds)
+
+
+def evaluate_method(examples: list[EvalExample], samples: PointSamples, method, maps_dir: str | os.PathLike | None = None,
+                    bidirectional: bool = True, progress: bool = True, thresholds: dict | None = None,
+                    desc: str = "matching pairs") -> tuple[dict, list[PairRecord], list]:
+    """Run `method` (see `FieldMethod`) on every example; returns (metrics dict, per-pair records,
+    results). Ground truth and scoring do not depend on the method: they use `samples`.
 
     `thresholds`: keyword arguments of `metrics.summarise` (map / bijectivity / chamfer thresholds).
     A map is saved as `<maps_dir>/<example name>.npz`, the name made file-safe."""
     records, results = [], []
-    for ex in tqdm(examples, desc="matching pairs", disable=not progress):
-        target, reference = match_scene(ex.target, samples), match_scene(ex.reference, samples)
+    method_samples = getattr(method, "point_samples", None) or samples
+    for ex in tqdm(examples, desc=desc, disable=not progress):
+        target, reference = match_scene(ex.target, method_samples), match_scene(ex.reference, method_samples)
         roi_points, owner, gt = ground_truth(ex, samples)
         start = time.perf_counter()
-        result = find_analogy(target, reference, ex.roi, local_field, global_field, cfg)
+        result = method(target, reference, ex.roi)
         seconds = time.perf_counter() - start
         mapped = roundtrip = None
         if result.best is not None:
             mapped = result.best.apply(roi_points)
             if bidirectional:
-                back = inverse(result, target, reference, local_field, global_field, cfg)
+                back = inverse_of(method, result, target, reference)
                 roundtrip = None if back.best is None else back.best.apply(mapped)
             if maps_dir is not None:
                 result.best.save(Path(maps_dir) / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', ex.name)}.npz")
-        ref_objects = reference.instance >= 0
+        # Chamfer accuracy reads the evaluation's keypoints, whatever the method saw.
+        scored = reference if method_samples is samples else match_scene(ex.reference, samples)
+        ref_objects = scored.instance >= 0
         records.append(PairRecord(
             roi_points, gt, mapped, roundtrip, owner, dict(enumerate(ex.target.class_ids.tolist())),
-            reference.points[ref_objects], reference.instance[ref_objects],
+            scored.points[ref_objects], scored.instance[ref_objects],
             dict(enumerate(ex.reference.class_ids.tolist())), seconds=seconds, name=ex.name,
             analogy_known=ex.analogy_known,
         ))
         results.append(result)
     return summarise(records, **(thresholds or {})), records, results
+
+
+def pair_rows(examples: list[EvalExample], records: list[PairRecord], results: list) -> list[dict]:
+    """Per-pair summary rows (for `pairs.json`): name, whether a map was returned, its cost, seconds,
+    whether an analogy is known; with ground truth also the pair's PCP@0.25 and whether the map's
+    object correspondence sends every RoI object to its true reference object."""
+    rows = []
+    for ex, rec, res in zip(examples, records, results):
+        row = {"name": ex.name, "map": res.best is not None, "cost": None if res.best is None else float(res.best.cost),
+               "seconds": rec.seconds, "analogy_known": ex.analogy_known}
+        if rec.gt_points is not None:
+            row["pcp@0.25"] = float(score_pair(rec, map_thresholds=(0.25,)).pcp_hits.mean())
+            found = {} if res.best is None else dict(res.best.correspondence.tolist())
+            row["objects_correct"] = all(found.get(int(i)) == int(j) for i, j in zip(ex.roi, ex.gt_objects))
+        rows.append(row)
+    return rows

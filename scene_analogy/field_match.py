@@ -31,7 +31,7 @@ from . import atomic
 from .augment import class_histograms, nearest_histogram_scene
 from .classes import THREED_FRONT, ClassTable
 from .errors import DataError
-from .evaluation import EvalExample, augment_examples, choose_roi, evaluate_examples, match_scene
+from .evaluation import EvalExample, augment_examples, choose_roi, evaluate_examples, match_scene, pair_rows
 from .scene import SCENE_FILE, read_triplet, scene_dirs
 
 PAIR_TYPES = ("identical", "augment", "random", "manual", "hist_match")
@@ -121,8 +121,6 @@ def run_field_match(src: PairSource, samples, local_field, global_field, cfg, lo
     metrics, records, results = evaluate_examples(examples, samples, local_field, global_field, cfg,
                                                   maps_dir=out / "maps", thresholds=thresholds, progress=progress)
     drawn = save_pair_pictures(examples, records, results, samples, out, num_pictures)
-    rows = [{"name": ex.name, "map": res.best is not None, "cost": None if res.best is None else float(res.best.cost),
-             "seconds": rec.seconds, "analogy_known": ex.analogy_known} for ex, rec, res in zip(examples, records, results)]
-    atomic.write_json(out / "pairs.json", rows)
+    atomic.write_json(out / "pairs.json", pair_rows(examples, records, results))
     write_metrics_json(out / "metrics.json", metrics)
     return {"metrics": metrics, "pictures": drawn, "pairs": len(examples), "maps": sum(r.best is not None for r in results)}

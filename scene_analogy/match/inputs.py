@@ -34,6 +34,8 @@ class MatchConfig:
     refine_points = 16: the refinement's cost is a mean over RoI points, and 16 farthest-point
     samples per object estimate it well: on 100 held-out synthetic pairs PCP@0.25 was 0.586 with 16
     and 0.587 with all 50, for 24 % less CPU per pair. The final costs use every point.
+    fine = False is the coarse-only ablation (`pipeline._coarse_only`): the refined coarse maps are
+    returned as they are, without the fine stage.
     """
 
     global_num_rot: int = 4
@@ -55,6 +57,7 @@ class MatchConfig:
     topk_maps: int = 1
     fine_candidates: int = 8  # best coarse maps (most inliers, then cost) that go through the fine stage
     duplicate_dist: float = 0.1  # maps whose mapped RoI points differ by less (mean, metres) are duplicates
+    fine: bool = True  # False: the coarse-only ablation (maps = refined coarse maps, see pipeline.py)
     device: str = "cpu"
 
     def __post_init__(self):

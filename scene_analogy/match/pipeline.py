@@ -124,6 +124,8 @@ def find_analogy(target: MatchScene, reference: MatchScene, roi, local_field, gl
         result.timings = {"coarse": coarse_done - start, "fine": 0.0, "total": time.perf_counter() - start}
         return result
 
+    if not cfg.fine:
+        return _coarse_only(result, coarse, roi, roi_flat, cfg, start, coarse_done)
     match = coarse.match[:keep]
     used = np.unique(match[match >= 0].cpu().numpy())
     ref_index, ref_mask = pad_objects(reference, used)
@@ -175,6 +177,30 @@ def find_analogy(target: MatchScene, reference: MatchScene, roi, local_field, gl
         result.best = result.maps[0]
     end = time.perf_counter()
     result.timings = {"coarse": coarse_done - start, "fine": end - coarse_done, "total": end - start}
+    return result
+
+
+def _coarse_only(result: AnalysisResult, coarse, roi, roi_flat, cfg: MatchConfig, start: float,
+                 coarse_done: float) -> AnalysisResult:
+    """The coarse-only ablation (cfg.fine False): the refined coarse maps A x + b themselves, ranked as
+    the coarse stage ranks them (most inliers, then coarse cost), one per object correspondence, with
+    the coarse cost as map cost. Validity is the coarse stage's own (global_dist_valid_thres, already
+    applied to the candidates), so a surviving map is returned."""
+    with torch.no_grad():
+        match = coarse.match
+        keep = greedy_keep((match[:, None] == match[None, :]).all(-1))
+        order = torch.nonzero(keep)[:, 0][:cfg.topk_maps].cpu().tolist()
+    for c in order:
+        matched = match[c].cpu().numpy()
+        meta = {"mirror": bool(coarse.mirror[c]), "coarse_cost": float(coarse.cost[c]), "coarse_only": True,
+                "num_inliers": int(coarse.num_inliers[c]), "mapping_type": cfg.global_mapping_type}
+        result.maps.append(AnalogyMap.from_spline(
+            coarse.linear[c].double(), coarse.offset[c].double(), None, float(coarse.cost[c]), roi_points=roi_flat,
+            correspondence=np.stack([roi, matched], 1)[matched >= 0], meta=meta))
+        result.object_costs.append(np.zeros(len(roi)))
+    result.best = result.maps[0] if result.maps else None
+    end = time.perf_counter()
+    result.timings = {"coarse": coarse_done - start, "fine": 0.0, "total": end - start}
     return result
 
 

@@ -1,0 +1,81 @@
+"""Baselines and ablations behind one interface: `method(target, reference, roi) -> AnalysisResult`
+(MatchScenes in, `AnalogyMap`s out; see `evaluation.FieldMethod`), scored by `evaluation.evaluate_method`.
+
+Methods (`build_method(name, ...)`):
+- `ours`: the matcher with the shipped checkpoint (`pretrained/synthetic_default` unless given).
+- `ours_coarse`: the same without the fine stage (the refined coarse map A x + b; `MatchConfig.fine`).
+- `ours_no_semantic`: `pretrained/no_semantic` with every class erased from both scenes (one class,
+  so candidates pair any objects): what the method does without semantics.
+- `ours_paper`: the `paper` preset field; needs a checkpoint (none is shipped).
+- `scene_graph`, `point_feature` (FPFH in place of the learned field, same matcher),
+  `registration` (RANSAC on FPFH + CPD): `scene_graph.py`, `fpfh.py`, `registration.py`.
+
+Baselines never answer "no analogy" from a cost threshold (they return their best map whenever they
+find one), which can only help them: every evaluation pair has an analogy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from ..match.inputs import MatchConfig, MatchScene
+
+__all__ = ["METHODS", "build_method", "without_classes", "NoSemantics"]
+
+PRETRAINED = Path(__file__).resolve().parents[2] / "pretrained"
+METHODS = ("ours", "ours_coarse", "ours_no_semantic", "ours_paper", "scene_graph", "point_feature", "registration")
+BASELINE_THRES = 2.0  # descriptor distances lie in [0, 2]: "no analogy" never comes from the cost
+
+
+def without_classes(scene: MatchScene) -> MatchScene:
+    """The scene with every object of class 0 (keypoint labels 1; floor plan keeps label 0)."""
+    labels = np.where(scene.instance >= 0, 1, 0)
+    return dataclasses.replace(scene, labels=labels, class_ids=np.zeros_like(scene.class_ids))
+
+
+class NoSemantics:
+    """Runs `method` on both scenes with their classes erased (`without_classes`)."""
+
+    def __init__(self, method):
+        self.method = method
+
+    def __call__(self, target: MatchScene, reference: MatchScene, roi):
+        return self.method(without_classes(target), without_classes(reference), roi)
+
+
+def build_method(name: str, checkpoint=None, no_semantic_checkpoint=None, paper_checkpoint=None,
+                 device: str = "cpu", seed: int = 0):
+    """The evaluation callable of a method name (module docstring). Checkpoints load only here."""
+    from ..errors import DataError
+    from ..evaluation import FieldMethod
+    from ..field import load_field
+
+    cfg = MatchConfig(device=device)
+    if name in ("ours", "ours_coarse"):
+        field = load_field(checkpoint or PRETRAINED / "synthetic_default", map_location=device)
+        return FieldMethod(field, field, cfg if name == "ours" else dataclasses.replace(cfg, fine=False))
+    if name == "ours_no_semantic":
+        field = load_field(no_semantic_checkpoint or PRETRAINED / "no_semantic", map_location=device)
+        return NoSemantics(FieldMethod(field, field, cfg))
+    if name == "ours_paper":
+        if paper_checkpoint is None:
+            raise DataError(None, "method ours_paper needs --paper_checkpoint (no paper-preset checkpoint is shipped)")
+        field = load_field(paper_checkpoint, map_location=device)
+        return FieldMethod(field, field, cfg)
+    if name == "scene_graph":
+        from .scene_graph import SceneGraphMatcher
+
+        return SceneGraphMatcher(smoothing=cfg.local_rbf_smoothing)
+    if name == "point_feature":
+        from .fpfh import FPFHField
+
+        field = FPFHField()
+        return FieldMethod(field, field, dataclasses.replace(cfg, local_valid_thres=BASELINE_THRES))
+    if name == "registration":
+        from .registration import Registration
+
+        return Registration(smoothing=cfg.local_rbf_smoothing, seed=seed)
+    raise DataError(None, f"unknown method {name!r}; choose from {', '.join(METHODS)}")

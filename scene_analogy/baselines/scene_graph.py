@@ -1,0 +1,130 @@
+"""Scene-graph matching baseline (DESIGN §7a): objects as nodes, layout as edges, no learned field.
+
+Graph: a node per object (class, box size); an edge per ordered pair (a, b) with the floor-plane
+distance between box centres and the direction of b seen from a, as a bearing in a's own box frame
+(so both are unchanged by moving the whole scene).
+
+Matching: every injective assignment of the R RoI objects to same-class reference objects (an
+object may also stay unmatched, at a fixed penalty) is scored at once, as rows of one array:
+  cost = mean node cost + mean edge cost + unmatched penalty,
+  node cost = mean |log(size ratio)| over the three box axes,
+  edge cost = |d - d'| / max(d, d', 0.5 m) + 0.5 (1 - cos(bearing - m bearing')) / 2,
+with m = +1, or -1 for a mirrored layout (the better of the two per assignment). The map is mirrored
+when m = -1 XOR the matched box frames differ in handedness (a mirrored copy whose box rotations
+were mirrored too keeps its bearings). The assignment
+count is the product of the per-object candidate counts (at most a few thousand for 2-3 RoI objects
+in a room); an object whose class the reference lacks stays unmatched.
+
+Map: a similarity (yaw, mirror as found, xz scale) fitted to the matched box centres (for one
+matched object: its box frame), then every RoI keypoint is snapped onto its matched reference box by
+the cube symmetry closest to that similarity (`match.local.box_snap`, the matcher's own snap), and
+the final map is the similarity refitted to all snapped keypoints plus a thin-plate spline over them
+(`common.map_from_pairs`). No assignment with a matched object: "no analogy".
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import numpy as np
+import torch
+
+from ..match.inputs import MatchScene, pad_objects
+from ..match.local import box_snap
+from .common import fit_similarity, map_from_pairs, single_map_result
+
+__all__ = ["SceneGraphMatcher"]
+
+UNMATCHED = -1
+
+
+def _bearing(scene: MatchScene, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Direction of object b seen from object a in a's box frame (xz angle), for index arrays."""
+    rel = scene.box_centres[b] - scene.box_centres[a]
+    local = np.einsum("...ji,...j->...i", scene.box_rots[a], rel)  # R_a^T rel
+    return np.arctan2(local[..., 2], local[..., 0])
+
+
+class SceneGraphMatcher:
+    """`method(target, reference, roi) -> AnalysisResult` (see `evaluation.FieldMethod`)."""
+
+    name = "scene_graph"
+
+    def __init__(self, smoothing: float = 0.5, unmatched_penalty: float = 1.0, max_assignments: int = 200_000):
+        self.smoothing, self.unmatched_penalty, self.max_assignments = smoothing, unmatched_penalty, max_assignments
+
+    def assignments(self, target: MatchScene, reference: MatchScene, roi: np.ndarray) -> np.ndarray:
+        """(K, R) reference object (or -1) per RoI object: all injective same-class assignments."""
+        options = [np.append(np.flatnonzero(reference.class_ids == target.class_ids[i]), UNMATCHED) for i in roi]
+        count = int(np.prod([len(o) for o in options]))
+        if count > self.max_assignments:
+            raise ValueError(f"{count} assignments exceed max_assignments={self.max_assignments}")
+        grid = np.stack(np.meshgrid(*options, indexing="ij"), -1).reshape(-1, len(roi))
+        matched = grid >= 0
+        # Injective: no reference object twice (unmatched slots never collide).
+        same = (grid[:, :, None] == grid[:, None, :]) & matched[:, :, None]
+        distinct = ~(same.sum((1, 2)) > matched.sum(1))
+        return grid[distinct & matched.any(1)]
+
+    def costs(self, target: MatchScene, reference: MatchScene, roi: np.ndarray, grid: np.ndarray):
+        """Cost (K,) of each assignment and its mirror flag (K,) (module docstring)."""
+        matched = grid >= 0
+        safe = np.where(matched, grid, 0)
+        ratio = np.log(np.maximum(reference.box_sizes[safe], 1e-3) / np.maximum(target.box_sizes[roi], 1e-3))
+        node = np.where(matched, np.abs(ratio).mean(-1), 0.0).sum(1) / np.maximum(matched.sum(1), 1)
+        pairs = np.array(list(itertools.permutations(range(len(roi)), 2)), dtype=np.int64).reshape(-1, 2)
+        edge = np.zeros((len(grid), 2))
+        if len(pairs):
+            a, b = pairs[:, 0], pairs[:, 1]
+            both = matched[:, a] & matched[:, b]  # (K, E)
+            d_t = np.linalg.norm((target.box_centres[roi[b]] - target.box_centres[roi[a]])[:, [0, 2]], axis=-1)
+            ref_a, ref_b = safe[:, a], safe[:, b]
+            d_r = np.linalg.norm((reference.box_centres[ref_b] - reference.box_centres[ref_a])[..., [0, 2]], axis=-1)
+            dist_cost = np.abs(d_t - d_r) / np.maximum(np.maximum(d_t, d_r), 0.5)
+            bear_t = _bearing(target, roi[a], roi[b])
+            bear_r = _bearing(reference, ref_a, ref_b)
+            for k, m in enumerate((1.0, -1.0)):
+                angle_cost = 0.25 * (1.0 - np.cos(bear_t - m * bear_r))
+                edge[:, k] = np.where(both, dist_cost + angle_cost, 0.0).sum(1) / np.maximum(both.sum(1), 1)
+        mirror = edge[:, 1] < edge[:, 0]
+        cost = node + edge.min(1) + self.unmatched_penalty * (~matched).mean(1)
+        return cost, mirror
+
+    def __call__(self, target: MatchScene, reference: MatchScene, roi) -> object:
+        start = time.perf_counter()
+        roi = np.asarray(roi, dtype=np.int64).reshape(-1)
+        grid = self.assignments(target, reference, roi)
+        if len(grid) == 0:
+            return single_map_result(roi, None, start)
+        cost, mirror = self.costs(target, reference, roi, grid)
+        best = int(np.argmin(cost))
+        match = grid[best]
+        used = np.flatnonzero(match >= 0)
+        # The map is mirrored when the layout is (bearings flipped) XOR the box frames differ in
+        # handedness (a mirrored scene may carry improper box rotations, which un-flip the bearings).
+        frames_flip = np.linalg.det(target.box_rots[roi[used[0]]]) * np.linalg.det(reference.box_rots[match[used[0]]]) < 0
+        mirrored = bool(mirror[best]) != bool(frames_flip)
+        src_c, dst_c = target.box_centres[roi[used]], reference.box_centres[match[used]]
+        if len(used) >= 2:
+            linear, _ = fit_similarity(src_c, dst_c, reflect=mirrored if len(used) == 2 else None)
+        else:  # one object: its box frames give the rotation (mirror when the handedness differs)
+            linear = reference.box_rots[match[used[0]]] @ np.linalg.inv(target.box_rots[roi[used[0]]])
+        points, dst = self._snap(linear, target, reference, roi[used], match[used])
+        corr = np.stack([roi[used], match[used]], 1)
+        mirrored = bool(np.linalg.det(linear) < 0)
+        amap = map_from_pairs(points, dst, self.smoothing, reflect=mirrored, cost=float(cost[best]),
+                              correspondence=corr, meta={"method": self.name, "mirror": mirrored,
+                                                         "assignments": int(len(grid))})
+        return single_map_result(roi, amap, start)
+
+    @staticmethod
+    def _snap(linear, target, reference, roi_objects, ref_objects) -> tuple[np.ndarray, np.ndarray]:
+        """The matched RoI objects' keypoints (flat, object by object) and each one snapped onto its
+        matched reference box (`box_snap`, all objects in one batched call)."""
+        index, mask = pad_objects(target, roi_objects)
+        t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
+        box = lambda s, k: tuple(t(a[k]) for a in (s.box_centres, s.box_sizes, s.box_rots))  # noqa: E731
+        lin = t(linear)[None].expand(len(roi_objects), 3, 3)
+        snapped = box_snap(t(target.points[index]), lin, box(target, roi_objects), box(reference, ref_objects))
+        return target.points[index][mask].astype(np.float64), snapped.double().numpy()[mask]

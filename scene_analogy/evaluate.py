@@ -1,0 +1,111 @@
+"""`python -m scene_analogy.evaluate`: every method on the same held-out evaluation pairs, one report.
+
+    python -m scene_analogy.evaluate --scene_root DIR --methods ours,scene_graph,point_feature,registration \\
+        --num_pairs N --out OUT
+
+Pairs: the first N evaluation pairs of `<scene_root>_augment` (DESIGN §6), the same RoIs for every
+method (drawn from --seed). Every method is scored by the same code (`evaluation.evaluate_method`)
+against the same point-level ground truth. Methods: see `scene_analogy.baselines`.
+
+Writes, atomically:
+- `OUT/results.json`: {method: {metric: value}} with the keys of `metrics.summarise` (rewritten
+  after each method, so a long run keeps what it has finished);
+- `OUT/results.md`: a table of the main metrics, one row per method, with the command;
+- `OUT/<method>/pair_<i>.png`: the same first --num_pictures pairs for every method,
+  `OUT/<method>/metrics.json` and `OUT/<method>/pairs.json` (per pair: map found, cost, seconds,
+  PCP@0.25, whether every RoI object went to its true reference object).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .cli import resolve_point_sample_root, user_errors
+
+TABLE_KEYS = ("pcp@0.25", "pcp@0.5", "pcp@0.75", "bi_pcp@0.25", "chamfer_acc@0.15", "chamfer_acc@0.2",
+              "sem_chamfer_acc@0.15", "seconds_per_pair", "num_pairs")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .baselines import METHODS
+
+    p = argparse.ArgumentParser(prog="python -m scene_analogy.evaluate", description=__doc__.splitlines()[0])
+    p.add_argument("--scene_root", required=True, help="scene root; its evaluation pairs are in <root>_augment")
+    p.add_argument("--methods", default="ours,scene_graph,point_feature,registration",
+                   help=f"comma-separated, from: {', '.join(METHODS)}")
+    p.add_argument("--num_pairs", type=int, default=200, help="first N evaluation pairs")
+    p.add_argument("--out", default="./log/evaluate", help="results.json, results.md and pictures go here")
+    p.add_argument("--point_sample_root", default=None, help="default: <scene_root>/point_samples")
+    p.add_argument("--checkpoint", default=None, help="field of ours / ours_coarse (default pretrained/synthetic_default)")
+    p.add_argument("--no_semantic_checkpoint", default=None, help="field of ours_no_semantic (default pretrained/no_semantic)")
+    p.add_argument("--paper_checkpoint", default=None, help="paper-preset field of ours_paper (none is shipped)")
+    p.add_argument("--num_pictures", type=int, default=4, help="pairs drawn per method")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    return p
+
+
+def markdown_table(results: dict, command: str) -> str:
+    """results.md: one row per method, the TABLE_KEYS columns."""
+    lines = ["| method | " + " | ".join(TABLE_KEYS) + " |", "| --- |" + " --- |" * len(TABLE_KEYS)]
+    for method, metrics in results.items():
+        cells = []
+        for key in TABLE_KEYS:
+            value = metrics.get(key)
+            cells.append("n/a" if value is None else str(value) if key == "num_pairs"
+                         else f"{value:.2f} s" if key == "seconds_per_pair" else f"{value:.3f}")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + f"\n\nCommand: `{command}`\n"
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
+    command = "python -m scene_analogy.evaluate " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    start = time.perf_counter()
+    with user_errors():
+        from . import atomic
+        from .baselines import METHODS, build_method
+        from .errors import DataError
+        from .evaluation import augment_examples, evaluate_method, pair_rows
+        from .field_match import save_pair_pictures
+        from .metrics import format_table, write_metrics_json
+        from .samples import PointSamples
+
+        names = [m.strip() for m in args.methods.split(",") if m.strip()]
+        unknown = [m for m in names if m not in METHODS]
+        if not names or unknown:
+            raise DataError(None, f"--methods: unknown {unknown or 'none given'}; choose from {', '.join(METHODS)}")
+        if args.num_pairs < 1:
+            raise DataError(None, f"--num_pairs must be >= 1, got {args.num_pairs}")
+        out = Path(args.out)
+        samples = PointSamples(resolve_point_sample_root(args.point_sample_root, args.scene_root), 50)
+        examples = augment_examples(args.scene_root, seed=args.seed, limit=args.num_pairs)
+        if len(examples) < args.num_pairs:
+            print(f"note: only {len(examples)} evaluation pairs under {args.scene_root}_augment")
+        # Build every method first: a missing checkpoint fails before hours of matching.
+        methods = {name: build_method(name, args.checkpoint, args.no_semantic_checkpoint, args.paper_checkpoint,
+                                      args.device, args.seed) for name in names}
+        results = {}
+        for name, method in methods.items():
+            torch.manual_seed(args.seed)
+            metrics, records, outputs = evaluate_method(examples, samples, method, desc=name)
+            save_pair_pictures(examples, records, outputs, samples, out / name, args.num_pictures)
+            write_metrics_json(out / name / "metrics.json", metrics)
+            atomic.write_json(out / name / "pairs.json", pair_rows(examples, records, outputs))
+            results[name] = metrics
+            write_metrics_json(out / "results.json", results)
+            atomic.write_text(out / "results.md", markdown_table(results, command))
+            print(f"\n{name}\n{format_table(metrics)}", flush=True)
+    print(f"\n{markdown_table(results, command)}")
+    print(f"wrote {out / 'results.json'}, {out / 'results.md'} and pictures under {out} "
+          f"({time.perf_counter() - start:.0f} s in all)")
+
+
+if __name__ == "__main__":
+    main()
