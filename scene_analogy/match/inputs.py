@@ -34,6 +34,10 @@ class MatchConfig:
     refine_points = 16: the refinement's cost is a mean over RoI points, and 16 farthest-point
     samples per object estimate it well: on 100 held-out synthetic pairs PCP@0.25 was 0.586 with 16
     and 0.587 with all 50, for 24 % less CPU per pair. The final costs use every point.
+    max_spline_centres = 1024: the spline's system is (K + 4) square in float64 and its LU costs K^3,
+    so a RoI of 20,000 points would need 3.2 GB per map and hours of CPU; a larger RoI fits the
+    spline through a farthest-point subset of this many of its points (all other stages use every
+    point). Evaluation RoIs (2-3 objects x 50 points) are far below it: their maps are unchanged.
     """
 
     global_num_rot: int = 4
@@ -54,13 +58,14 @@ class MatchConfig:
     local_valid_thres: float = 0.5
     topk_maps: int = 1
     fine_candidates: int = 8  # best coarse maps (most inliers, then cost) that go through the fine stage
+    max_spline_centres: int = 1024  # larger RoIs: the spline goes through a farthest-point subset
     duplicate_dist: float = 0.1  # maps whose mapped RoI points differ by less (mean, metres) are duplicates
     device: str = "cpu"
 
     def __post_init__(self):
         if self.global_mapping_type not in ("scale_rot", "affine"):
             raise ValueError(f"global_mapping_type must be 'scale_rot' or 'affine', got {self.global_mapping_type!r}")
-        for name in ("global_num_rot", "global_topk", "idw_k", "topk_maps", "fine_candidates"):
+        for name in ("global_num_rot", "global_topk", "idw_k", "topk_maps", "fine_candidates", "max_spline_centres"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("refine_steps", "local_steps", "refine_points"):

@@ -15,7 +15,7 @@ def _run(workspace, cwd):
     cwd.mkdir()
     argv = ["--scene_root", str(workspace.scenes), "--load_local_feature_field", str(workspace.checkpoint),
             "--log_dir", "out", "--scene_pair_type", "augment", "--scene_buffer_size", "2", "--seed", "7",
-            "--global_num_rot", "2", "--global_topk", "4", "--num_vis", "0", "--quiet"]
+            "--global_num_rot", "2", "--global_topk", "2", "--num_vis", "0", "--quiet"]
     done = run_command("threed_front.main_field_match", argv, cwd, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     out = cwd / "out"
