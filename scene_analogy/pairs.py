@@ -90,8 +90,8 @@ def _manual_examples(path, scene_root, target_prefix: str, skips: SkipLog) -> li
         if bad:
             name, i, n = bad[0]
             folder = row.tgt if name == "tgt_inst" else row.ref
-            skips.add("pair rows", f"{name} out of range", path, f"line {row.line}: {name} {i} for {root / folder} "
-                                                                  f"({n} objects)")
+            skips.add("pair rows", f"{name} out of range", path,
+                      f"line {row.line}: {name} {i} is out of range for {root / folder} ({n} objects)")
             continue
         gt = None if row.ref_inst is None else np.asarray(row.ref_inst, dtype=np.int64)
         examples.append(EvalExample(f"{row.tgt}->{row.ref}", target, reference, np.asarray(row.tgt_inst), gt))
