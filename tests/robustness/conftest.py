@@ -55,6 +55,8 @@ class Runner:
         if case.make is not None:
             case.make(self.ws, folder)
         done = run_command(case.module, case.argv(self.ws, folder), folder, case.timeout, case.env)
+        # Beside (not inside) the case folder: what each case printed, for a reader of the run.
+        (self.base / f"{case.name}.stderr").write_text(done.stderr)
         return Outcome(done.returncode, done.stdout, done.stderr, folder)
 
     def result(self, name: str) -> Outcome:
