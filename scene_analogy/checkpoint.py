@@ -116,6 +116,9 @@ def load_problem(exc: Exception) -> str:
     refused = re.search(r"GLOBAL ([\w.]+)", message)
     if refused:
         return f"it needs the Python object '{refused.group(1)}', which a checkpoint never does; refused, nothing was run"
+    if message.startswith("Weights only load failed"):  # not a pickle torch can read safely: say why, not "retry"
+        detail = re.search(r"Unpickler error:\s*(\S[^\n]*)", message)
+        return "not a PyTorch file" + (f": {detail.group(1).strip()}" if detail else "")
     lines = message.strip().splitlines()
     return lines[0] if lines else type(exc).__name__
 

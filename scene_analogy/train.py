@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from tqdm import tqdm
 
 from . import atomic
-from .checkpoint import load_problem
+from .checkpoint import check_state_dict, load_problem
 from .errors import DataError
 from .field import FieldConfig, load_field, save_pretrained
 from .queries import QueryConfig
@@ -155,6 +155,15 @@ def _save(field, optimizer, scheduler, step: int, history: list, cfg: TrainConfi
 def _load_state(path: Path, field, optimizer, scheduler) -> int:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch/pickle raise many types for damaged, foreign or hostile files
+        raise DataError(path, f"cannot resume from this training state ({load_problem(exc)}); delete it to start "
+                              "afresh") from None
+    try:
+        check_state_dict(state.get("state_dict") if isinstance(state, dict) else state, field, path)
+    except DataError as exc:
+        raise DataError(path, f"cannot resume: the training state is of another field configuration ({exc.problem}); "
+                              "delete it or use another --log_dir") from None
+    try:
         field.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
