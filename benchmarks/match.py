@@ -28,7 +28,6 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from scene_analogy import atomic  # noqa: E402
 from scene_analogy.field import PRESETS  # noqa: E402
 from scene_analogy.match.inputs import MatchConfig  # noqa: E402
 from scene_analogy.match.pipeline import find_analogy  # noqa: E402
@@ -144,8 +143,10 @@ def main() -> None:
         ax.legend()
     fig.suptitle(f"matcher, {args.preset} preset, {args.device}")
     fig.tight_layout()
-    with atomic.atomic_path(args.out, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=100)
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    tmp = args.out + ".tmp.png"
+    fig.savefig(tmp, dpi=100)
+    os.replace(tmp, args.out)
     print(f"\nwrote {args.out}")
 
 
