@@ -21,7 +21,6 @@ match. Single-threaded torch (the machine is shared; times are noisy).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -33,6 +32,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from scene_analogy import atomic  # noqa: E402
 from scene_analogy.own_data import load_scene  # noqa: E402
 from scene_analogy.own_match import find_analogy  # noqa: E402
 from scene_analogy.own_pairs import FORMATS, PairConfig, make_pair, symmetric_pair, write_scene  # noqa: E402
@@ -101,8 +101,7 @@ def main(argv=None) -> None:
     print(f"\nsymmetric table + 2 chairs: top-3 correspondences {sym['maps']}, costs "
           f"{[round(c, 3) for c in sym['costs']]}; both analogies in the top 2: {sym['both_in_top2']}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"rows": rows, "symmetric": sym}, f, indent=1)
+        atomic.write_json(args.json, {"rows": rows, "symmetric": sym})
 
 
 if __name__ == "__main__":

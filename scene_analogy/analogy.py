@@ -21,9 +21,17 @@ from pathlib import Path
 
 from .cli import positive_int, user_errors
 from .own_data import load_scene
-from .own_match import find_analogy
 
 __all__ = ["load_scene", "find_analogy", "main"]
+
+
+def __getattr__(name: str):
+    # The matcher (and torch) load on first use, so a command with a bad input file fails at once.
+    if name == "find_analogy":
+        from .own_match import find_analogy
+
+        return find_analogy
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,11 +62,12 @@ def main(argv=None) -> None:
     if (args.place is None) != (args.pose is None):
         build_parser().error("--place and --pose go together")
     with user_errors():
+        target = load_scene(args.tgt, args.up, args.grey_levels, seed=args.seed)
+        reference = load_scene(args.ref, args.up, args.grey_levels, seed=args.seed)
+        from .own_match import find_analogy
         from .own_outputs import write_outputs
         from .transfer import place_mesh, read_placement, read_points, transfer_points, write_points
 
-        target = load_scene(args.tgt, args.up, args.grey_levels, seed=args.seed)
-        reference = load_scene(args.ref, args.up, args.grey_levels, seed=args.seed)
         lists = [read_points(f) for f in args.transfer]  # every input is checked before the matcher runs
         placement = read_placement(args.place, args.pose, args.up) if args.place else None
         analogy = find_analogy(target, reference, args.roi_ids, args.checkpoint, args.topk,

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -34,10 +35,43 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
     try:
         yield tmp
+        _test_pause(path, tmp)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+PAUSE_VARIABLE = "SCENE_ANALOGY_TEST_PAUSE_WRITE"
+_writes: dict[str, int] = {}
+
+
+def _test_pause(path: Path, tmp: Path) -> None:
+    """Test hook: with SCENE_ANALOGY_TEST_PAUSE_WRITE=NAME:K, the K-th write of a file called NAME
+    in this process cuts its temporary file to half (a write in progress), says so on stdout and
+    sleeps, so a test can kill the process at exactly that moment (tests/robustness)."""
+    wanted = os.environ.get(PAUSE_VARIABLE)
+    if not wanted:
+        return
+    name, _, count = wanted.rpartition(":")
+    if path.name != name:
+        return
+    _writes[name] = _writes.get(name, 0) + 1
+    if _writes[name] == int(count):
+        os.truncate(tmp, tmp.stat().st_size // 2)
+        print(f"paused writing {path}", flush=True)
+        time.sleep(3600)
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files (`.<name>.<random>.tmp*`) a killed writer left in `folder`; call it
+    where one process owns the folder (a training run's log folder). Returns what was removed."""
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp*"):
+        if tmp.is_file():
+            tmp.unlink()
+            removed.append(tmp)
+    return removed
 
 
 def _umask() -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -105,18 +106,33 @@ def check_state_dict(state: Any, field: "ContextDescriptorField", path: str | os
         raise DataError(path, f"unexpected key '{unexpected[0]}' in the weights (not part of the config's field)")
 
 
+def load_problem(exc: Exception) -> str:
+    """What went wrong in `torch.load(weights_only=True)`, in a few words.
+
+    A file that names a Python object (a pickle that would run code on loading, or a whole pickled
+    module) is refused before anything runs; torch's own message then suggests weights_only=False,
+    which is exactly what must not be done with an untrusted file, so it is not quoted."""
+    message = str(exc)
+    refused = re.search(r"GLOBAL ([\w.]+)", message)
+    if refused:
+        return f"it needs the Python object '{refused.group(1)}', which a checkpoint never does; refused, nothing was run"
+    if message.startswith("Weights only load failed"):  # not a pickle torch can read safely: say why, not "retry"
+        detail = re.search(r"Unpickler error:\s*(\S[^\n]*)", message)
+        return "not a PyTorch file" + (f": {detail.group(1).strip()}" if detail else "")
+    lines = message.strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 def _read(path: Path, map_location) -> dict:
     if not path.is_file():
         raise DataError(path, "no such checkpoint file")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for foreign files; all mean "not ours"
-        message = str(exc)
-        if "KeyPointFeatureField" in message:
+        if "KeyPointFeatureField" in str(exc):
             raise DataError(path, "this is the authors' pickled module, not a checkpoint; convert it with "
                                   "`python -m scene_analogy.convert_checkpoint IN OUT`") from None
-        first_line = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
-        raise DataError(path, f"not a descriptor-field checkpoint ({first_line})") from None
+        raise DataError(path, f"not a descriptor-field checkpoint ({load_problem(exc)})") from None
     if not isinstance(payload, dict) or "state_dict" not in payload or "config" not in payload:
         what = f"a dict with keys {sorted(map(str, payload))}" if isinstance(payload, dict) else type(payload).__name__
         raise DataError(path, f"not a descriptor-field checkpoint: expected a dict with 'state_dict' and "

@@ -16,15 +16,31 @@ from .errors import DataError
 
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
+    """Turn DataError, and an OSError about a named file (a folder where a file should go, no
+    permission, a full disk), into one line on stderr and exit status 2."""
     try:
         yield
     except DataError as exc:
-        one_line = " ".join(str(exc).split())  # messages quoting other libraries may span lines
-        print(f"error: {one_line}", file=sys.stderr)
+        _error_line(str(exc))
+        raise SystemExit(2) from None
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        _error_line(f"{exc.filename}: {exc.strerror or exc}")
         raise SystemExit(2) from None
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+        _error_line("interrupted")
         raise SystemExit(130) from None
+
+
+def _error_line(message: str) -> None:
+    one_line = "error: " + " ".join(message.split())  # messages quoting other libraries may span lines
+    if "tqdm" in sys.modules:  # a progress bar may be on screen: print on a line of its own
+        from tqdm import tqdm
+
+        tqdm.write(one_line, file=sys.stderr)
+    else:
+        print(one_line, file=sys.stderr)
 
 
 def positive_int(text: str) -> int:

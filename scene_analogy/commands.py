@@ -142,7 +142,9 @@ def run_field_match(argv, prog: str, spec: DatasetSpec) -> None:
         from .field import load_field
         from .metrics import format_table
         from .samples import PointSamples
+        from .scene import scene_dirs
 
+        scene_dirs(args.scene_root)  # a missing scene root is named before anything derived from it
         local_path = args.load_local_feature_field or args.load_global_feature_field or spec.checkpoint
         local_field = load_field(local_path, map_location=args.device)
         global_path = args.load_global_feature_field or local_path

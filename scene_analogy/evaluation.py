@@ -54,7 +54,7 @@ def choose_roi(idx_map: np.ndarray, centroids: np.ndarray, rng: np.random.Genera
 
 
 def augment_examples(scene_root: str | os.PathLike, seed: int = 0, limit: int | None = None,
-                     allow_pickle: bool = False) -> list[EvalExample]:
+                     allow_pickle: bool = False, classes=None) -> list[EvalExample]:
     """Evaluation pairs of `<scene_root>_augment`: target = augmented `pair_pos`, reference = the
     original `pos` scene of the same folder. The RoI of pair i is drawn from a generator seeded by
     (seed, i), so it does not depend on which other pairs are evaluated."""
@@ -65,8 +65,11 @@ def augment_examples(scene_root: str | os.PathLike, seed: int = 0, limit: int | 
         raise DataError(aug_root, "no evaluation pairs found (run the augmentation step first)")
     examples = []
     for i, d in enumerate(dirs[:limit]):
-        pair = read_eval_pair(d / "scene.npz", allow_pickle=allow_pickle)
-        reference = read_triplet(root / d.name / "scene.npz", ("pos",))["pos"]
+        pair = read_eval_pair(d / "scene.npz", classes, allow_pickle=allow_pickle)
+        reference = read_triplet(root / d.name / "scene.npz", ("pos",), classes)["pos"]
+        if pair.idx_map.size and pair.idx_map.max() >= len(reference):
+            raise DataError(d / "scene.npz", f"key 'pair_pos_idx_map' names object {pair.idx_map.max()}, out of range "
+                                             f"for the {len(reference)} objects of {root / d.name / 'scene.npz'}")
         roi = choose_roi(pair.idx_map, pair.scene.bbox_centroids, np.random.default_rng([seed, i]))
         examples.append(EvalExample(d.name, pair.scene, reference, roi, pair.idx_map[roi]))
     return examples

@@ -66,7 +66,8 @@ def load_examples(src: PairSource, seed: int) -> list[EvalExample]:
     """The evaluation examples of one pass (module docstring)."""
     if src.pair_type == "augment":
         limit = None if src.buffer_size < 0 else src.buffer_size
-        return augment_examples(src.scene_root, seed=seed, limit=limit, allow_pickle=src.allow_pickle)
+        return augment_examples(src.scene_root, seed=seed, limit=limit, allow_pickle=src.allow_pickle,
+                                classes=src.classes)
     if src.pair_type == "manual":
         from .pairs import manual_examples
 

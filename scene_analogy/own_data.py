@@ -92,6 +92,8 @@ def _checked(path, points, instance, labels, up: str) -> OwnScene:
         raise DataError(path, f"points must have shape (P, 3), got {points.shape}")
     if len(points) == 0:
         raise DataError(path, "the scene has no points")
+    if points.dtype.kind not in "iuf":
+        raise DataError(path, f"points must be numbers, got dtype {points.dtype}")
     points = points.astype(np.float64)
     if not np.isfinite(points).all():
         raise DataError(path, "points contain NaN or inf")
@@ -119,7 +121,23 @@ def _checked(path, points, instance, labels, up: str) -> OwnScene:
         labels = labels[keep]
     if up not in UP_ROTATIONS:
         raise ValueError(f"up must be one of {sorted(UP_ROTATIONS)}, got {up!r}")
+    _check_extents(path, points[keep], instance[keep])
     return OwnScene(points[keep] @ UP_ROTATIONS[up].T, instance[keep], labels, os.fspath(path), up)
+
+
+def _check_extents(path, points: np.ndarray, instance: np.ndarray) -> None:
+    """An object whose points all coincide has no size, no orientation and no neighbourhood to
+    describe: refuse it (a broken export) rather than match it to anything."""
+    order = np.argsort(instance, kind="stable")
+    ids, starts = np.unique(instance[order], return_index=True)
+    sorted_points = points[order]
+    extent = np.maximum.reduceat(sorted_points, starts) - np.minimum.reduceat(sorted_points, starts)
+    flat = np.flatnonzero((extent == 0).all(axis=1))
+    if len(flat):
+        i = flat[0]
+        count = (len(points) if i == len(ids) - 1 else starts[i + 1]) - starts[i]
+        raise DataError(path, f"instance {ids[i]} has all its {count} points at a single point (zero size): "
+                              "a broken export, or give the object its surface points")
 
 
 def grey_values(ids: np.ndarray, levels: int) -> np.ndarray:

@@ -10,7 +10,6 @@ the row, the folder and the reason; a file with no usable row is an error.
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 from .errors import DataError
 from .evaluation import EvalExample
 from .scene import SCENE_FILE, read_triplet
+from .skips import SkipLog
 
 HEADER = ["tgt", "ref", "tgt_inst", "ref_inst"]
 
@@ -63,14 +63,24 @@ def read_pair_file(path: str | os.PathLike) -> list[PairRow]:
 
 def manual_examples(path: str | os.PathLike, scene_root: str | os.PathLike, target_prefix: str = "pair_pos") -> list[EvalExample]:
     """Evaluation examples of a pair file: target = the `tgt` folder's `target_prefix` scene
-    (`pair_pos` for 3D-FRONT, `pos` for ARKit), reference = the `ref` folder's `pos` scene."""
+    (`pair_pos` for 3D-FRONT, `pos` for ARKit), reference = the `ref` folder's `pos` scene.
+    Skipped rows are counted per reason, one warning line each (printed before any error)."""
+    skips = SkipLog()
+    try:
+        return _manual_examples(path, scene_root, target_prefix, skips)
+    finally:
+        skips.report()
+
+
+def _manual_examples(path, scene_root, target_prefix: str, skips: SkipLog) -> list[EvalExample]:
     root = Path(scene_root)
     examples = []
     for row in read_pair_file(path):
         tgt_file, ref_file = root / row.tgt / SCENE_FILE, root / row.ref / SCENE_FILE
         missing = next((f for f in (tgt_file, ref_file) if not f.is_file()), None)
         if missing is not None:
-            print(f"warning: {path} line {row.line}: skipped, {missing.parent} has no {SCENE_FILE}", file=sys.stderr)
+            skips.add("pair rows", f"scene folder missing or without {SCENE_FILE}", path,
+                      f"line {row.line}: {missing.parent}")
             continue
         target = read_triplet(tgt_file, (target_prefix,))[target_prefix]
         reference = read_triplet(ref_file, ("pos",))["pos"]
@@ -80,8 +90,8 @@ def manual_examples(path: str | os.PathLike, scene_root: str | os.PathLike, targ
         if bad:
             name, i, n = bad[0]
             folder = row.tgt if name == "tgt_inst" else row.ref
-            print(f"warning: {path} line {row.line}: skipped, {name} {i} is out of range for {root / folder} "
-                  f"({n} objects)", file=sys.stderr)
+            skips.add("pair rows", f"{name} out of range", path,
+                      f"line {row.line}: {name} {i} is out of range for {root / folder} ({n} objects)")
             continue
         gt = None if row.ref_inst is None else np.asarray(row.ref_inst, dtype=np.int64)
         examples.append(EvalExample(f"{row.tgt}->{row.ref}", target, reference, np.asarray(row.tgt_inst), gt))

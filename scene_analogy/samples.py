@@ -101,8 +101,12 @@ class PointSamples:
                 points = np.load(path, allow_pickle=False)
             except (OSError, ValueError, EOFError) as exc:
                 raise DataError(path, f"not a readable .npy file ({exc})") from None
-            if points.shape != (self.count, 3) or not np.isfinite(points).all():
-                raise DataError(path, f"expected finite ({self.count}, 3) points, got shape {points.shape}")
+            if points.shape != (self.count, 3) or points.dtype.kind not in "iuf" or not np.isfinite(points).all():
+                raise DataError(path, f"expected finite ({self.count}, 3) points, got shape {points.shape}, "
+                                      f"dtype {points.dtype}")
+            if self.count > 1 and (points == points[0]).all():
+                raise DataError(path, f"all {self.count} points are the same point (a degenerate sample); sample "
+                                      "the model again")
             self._cache[model_id] = points.astype(np.float64)
         return self._cache[model_id]
 

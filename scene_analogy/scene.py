@@ -220,11 +220,17 @@ class Scene:
                 path, f"key '{prefix}_obj_classes' has unknown class id {class_ids.max()} "
                 f"({classes.name} has ids 0..{len(classes) - 1})"
             )
+        sizes = get.array("bboxes", float, (n, 3))
+        # No footprint (or a negative size) would make every scale ratio of the matcher 0/0.
+        bad = np.flatnonzero((sizes < 0).any(axis=1) | (sizes[:, [0, 2]] == 0).all(axis=1))
+        if len(bad):
+            raise DataError(path, f"key '{prefix}_bboxes' has a zero-size box: object {bad[0]} measures "
+                                  f"{' x '.join(f'{s:g}' for s in sizes[bad[0]])} m")
         return cls(
             model_ids=get.array("obj_id", str, (n,)),
             class_ids=class_ids,
             class_names=get.array("obj_classes_str", str, (n,)),
-            bbox_sizes=get.array("bboxes", float, (n, 3)),
+            bbox_sizes=sizes,
             bbox_centroids=get.array("bbox_centroids", float, (n, 3)),
             scales=get.array("obj_scene_scales", float, (n, 3)),
             rots=get.array("rot", float, (n, 3, 3)),

@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from tqdm import tqdm
 
 from . import atomic
+from .checkpoint import check_state_dict, load_problem
 from .errors import DataError
 from .field import FieldConfig, load_field, save_pretrained
 from .queries import QueryConfig
@@ -139,24 +140,37 @@ def _start_wandb(cfg: TrainConfig, field_cfg: FieldConfig):
 
 
 def _save(field, optimizer, scheduler, step: int, history: list, cfg: TrainConfig) -> None:
+    """Each file is replaced atomically; train_state.pth goes last, so a run killed at any point
+    resumes from a whole state, and history.json is never behind it (records past the resumed
+    step are dropped on resume)."""
     log_dir = Path(cfg.log_dir)
+    atomic.write_json(log_dir / "history.json", history)
     save_pretrained(log_dir, field)
     state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
              "state_dict": field.state_dict()}
     with atomic.atomic_path(log_dir / "train_state.pth") as tmp:
         torch.save(state, tmp)
-    atomic.write_json(log_dir / "history.json", history)
 
 
 def _load_state(path: Path, field, optimizer, scheduler) -> int:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch/pickle raise many types for damaged, foreign or hostile files
+        raise DataError(path, f"cannot resume from this training state ({load_problem(exc)}); delete it to start "
+                              "afresh") from None
+    try:
+        check_state_dict(state.get("state_dict") if isinstance(state, dict) else state, field, path)
+    except DataError as exc:
+        raise DataError(path, f"cannot resume: the training state is of another field configuration ({exc.problem}); "
+                              "delete it or use another --log_dir") from None
+    try:
         field.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         return int(state["step"])
-    except (RuntimeError, KeyError, ValueError, EOFError) as exc:
-        raise DataError(path, f"cannot resume from this training state ({exc}); delete it to start afresh") from None
+    except Exception as exc:  # torch/pickle raise many types for damaged, foreign or hostile files
+        raise DataError(path, f"cannot resume from this training state ({load_problem(exc)}); delete it to start "
+                              "afresh") from None
 
 
 def train(cfg: TrainConfig, field_cfg: FieldConfig, progress: bool = True) -> dict:
@@ -175,6 +189,9 @@ def train(cfg: TrainConfig, field_cfg: FieldConfig, progress: bool = True) -> di
     log_dir = Path(cfg.log_dir)
     history: list[dict] = []
     step = 0
+    if rank == 0 and log_dir.is_dir():
+        for tmp in atomic.remove_stale_temporaries(log_dir):  # an interrupted save; its old file is intact
+            print(f"removed {tmp} (left by an interrupted save)")
     if (log_dir / "train_state.pth").is_file():
         step = _load_state(log_dir / "train_state.pth", field, optimizer, scheduler)
         if (log_dir / "history.json").is_file():

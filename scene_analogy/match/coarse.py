@@ -240,18 +240,30 @@ class CoarseResult:
     refined_boxes: np.ndarray
 
 
+# Warped points scored at once by `score_maps`: its intermediates take ~0.5 kB per point (k x k int64
+# Gram indices and gathered values), so 2^20 points keep it near 0.5 GB whatever C x R is.
+SCORE_CHUNK_POINTS = 1 << 20
+
+
 def score_maps(linear, offset, roi_points, ref_points, dots, gram, cfg: MatchConfig) -> torch.Tensor:
-    """Per-point coarse costs (C, R) of C fixed maps (exact neighbours, no grad)."""
+    """Per-point coarse costs (C, R) of C fixed maps (exact neighbours, no grad), a chunk of
+    candidates at a time (each point's cost depends on its own map only, so chunking changes nothing)."""
     num, num_roi = len(linear), len(roi_points)
     if num == 0:
         return roi_points.new_zeros(0, num_roi)
+    step = max(1, SCORE_CHUNK_POINTS // max(num_roi, 1))
+    zero = torch.zeros(1, dtype=torch.long, device=roi_points.device)
+    out = []
     with torch.no_grad():
-        warped = (torch.einsum("cij,rj->cri", linear, roi_points) + offset[:, None]).reshape(1, -1, 3)
-        rows = torch.arange(num * num_roi, device=roi_points.device) % num_roi
-        zero = torch.zeros(1, dtype=torch.long, device=roi_points.device)
-        cost = idw_cost(warped, ref_points[None], dots[None], gram[None], cfg.idw_k, cfg.idw_eps,
-                        dots_batch=zero, dots_rows=rows, gram_batch=zero)
-    return cost.reshape(num, num_roi)
+        for start in range(0, num, step):
+            chunk = slice(start, min(start + step, num))
+            count = chunk.stop - chunk.start
+            warped = (torch.einsum("cij,rj->cri", linear[chunk], roi_points) + offset[chunk, None]).reshape(1, -1, 3)
+            rows = torch.arange(count * num_roi, device=roi_points.device) % num_roi
+            cost = idw_cost(warped, ref_points[None], dots[None], gram[None], cfg.idw_k, cfg.idw_eps,
+                            dots_batch=zero, dots_rows=rows, gram_batch=zero)
+            out.append(cost.reshape(count, num_roi))
+    return torch.cat(out)
 
 
 def run_coarse(roi_points, f_roi, roi_boxes, roi_classes, ref_points, f_ref, ref_boxes, ref_classes,

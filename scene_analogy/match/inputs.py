@@ -30,6 +30,10 @@ class MatchConfig:
     copy of a scene (untrained field: descriptors no longer agree exactly) PCP@0.10 of the final
     map was 0.98 / 0.94 / 0.89 for local_lr 1e-3 / 2e-3 / 5e-3: larger steps let the points wander
     onto neighbouring keypoints with similar descriptors.
+    max_spline_centres = 1024: the spline's system is (K + 4) square in float64 and its LU costs K^3,
+    so a RoI of 20,000 points would need 3.2 GB per map and hours of CPU; a larger RoI fits the
+    spline through a farthest-point subset of this many of its points (all other stages use every
+    point). Evaluation RoIs (2-3 objects x 50 points) are far below it: their maps are unchanged.
     local_valid_thres = 0.5: see `pipeline.py` (chosen by measurement there).
     refine_points = 16: the refinement's cost is a mean over RoI points, and 16 farthest-point
     samples per object estimate it well: on 100 held-out synthetic pairs PCP@0.25 was 0.586 with 16
@@ -53,6 +57,7 @@ class MatchConfig:
     local_steps: int = 100
     local_lr: float = 1e-3
     local_rbf_smoothing: float = 0.5
+    max_spline_centres: int = 1024  # larger RoIs: the spline goes through a farthest-point subset
     local_valid_thres: float = 0.5
     topk_maps: int = 1
     fine_candidates: int = 8  # best coarse maps (most inliers, then cost) that go through the fine stage
@@ -63,7 +68,7 @@ class MatchConfig:
     def __post_init__(self):
         if self.global_mapping_type not in ("scale_rot", "affine"):
             raise ValueError(f"global_mapping_type must be 'scale_rot' or 'affine', got {self.global_mapping_type!r}")
-        for name in ("global_num_rot", "global_topk", "idw_k", "topk_maps", "fine_candidates"):
+        for name in ("global_num_rot", "global_topk", "idw_k", "topk_maps", "fine_candidates", "max_spline_centres"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("refine_steps", "local_steps", "refine_points"):

@@ -32,6 +32,7 @@ from .coarse import _REFRESH, yaw_rotation
 from .idw import idw_cost, nearest_candidates
 from .inputs import MatchConfig
 from .rbf import BatchedThinPlateSpline, fit_thin_plate_batched
+from ..neighbors import farthest_point_sample
 
 __all__ = ["cube_symmetries", "box_snap", "optimise_points", "run_fine", "FineResult"]
 
@@ -139,6 +140,9 @@ def run_fine(linear, offset, match, coarse_point_cost, roi_points, roi_mask, f_r
         cost = object_cost.mean(1)
         centres = roi_points[roi_mask].to(torch.float64)  # (R, 3), the flat RoI order
         values = (optimised - warped)[:, roi_mask].to(torch.float64)  # (C, R, 3)
+        if len(centres) > cfg.max_spline_centres:  # bounded memory and K^3 time (MatchConfig)
+            keep = farthest_point_sample(centres[None].float(), cfg.max_spline_centres)[0]
+            centres, values = centres[keep], values[:, keep]
         spline = fit_thin_plate_batched(centres[None].expand(num_maps, -1, -1).contiguous(), values.contiguous(),
                                         cfg.local_rbf_smoothing, strict=False)
     return FineResult(snapped_all, optimised, object_cost, cost, spline)
