@@ -267,7 +267,7 @@ def add_match_flags(p, checkpoint_default: str, point_sample_root_default: str |
     p.add_argument("--global_mapping_type", default="scale_rot", choices=("scale_rot", "affine"))
     p.add_argument("--global_topk", type=positive_int, default=30)
     p.add_argument("--local_rbf_smoothing", type=float, default=0.5)
-    p.add_argument("--local_valid_thres", type=float, default=0.5, help="no analogy above this cost")
+    p.add_argument("--local_valid_thres", type=float, default=0.6, help="no analogy above this cost")
     p.add_argument("--query_point_type", default="obj_match_points", choices=("obj_match_points",),
                    help="RoI points: each RoI object's surface samples")
     p.add_argument("--num_query", type=positive_int, default=50, help="RoI points per object (a sample_<N> folder)")

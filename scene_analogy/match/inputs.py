@@ -34,7 +34,7 @@ class MatchConfig:
     so a RoI of 20,000 points would need 3.2 GB per map and hours of CPU; a larger RoI fits the
     spline through a farthest-point subset of this many of its points (all other stages use every
     point). Evaluation RoIs (2-3 objects x 50 points) are far below it: their maps are unchanged.
-    local_valid_thres = 0.5: see `pipeline.py` (chosen by measurement there).
+    local_valid_thres = 0.6 and fine_candidates = 1: see `pipeline.py` (chosen by measurement there).
     refine_points = 16: the refinement's cost is a mean over RoI points, and 16 farthest-point
     samples per object estimate it well: on 100 held-out synthetic pairs PCP@0.25 was 0.586 with 16
     and 0.587 with all 50, for 24 % less CPU per pair. The final costs use every point.
@@ -58,9 +58,9 @@ class MatchConfig:
     local_lr: float = 1e-3
     local_rbf_smoothing: float = 0.5
     max_spline_centres: int = 1024  # larger RoIs: the spline goes through a farthest-point subset
-    local_valid_thres: float = 0.5
+    local_valid_thres: float = 0.6
     topk_maps: int = 1
-    fine_candidates: int = 8  # best coarse maps (most inliers, then cost) that go through the fine stage
+    fine_candidates: int = 1  # best coarse maps (most inliers, then cost) through the fine stage (>= topk_maps)
     duplicate_dist: float = 0.1  # maps whose mapped RoI points differ by less (mean, metres) are duplicates
     fine: bool = True  # False: the coarse-only ablation (maps = refined coarse maps, see pipeline.py)
     device: str = "cpu"
