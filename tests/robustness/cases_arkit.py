@@ -5,7 +5,6 @@ to two good scans of the workspace's fixture tree and one copied scan that the r
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Callable
 
