@@ -19,6 +19,8 @@ from scene_analogy.classes import ARKIT
 from scene_analogy.commands import DatasetSpec
 
 PROCESSED_ROOT = "./data/arkit_scenes_processed"
+# What the later commands say when the asset generator has not run yet.
+ASSET_GEN_HINT = "run `python -m arkit.main_asset_gen` first: it crops the objects out of the scans"
 
 SPEC = DatasetSpec(
     name="arkit",

@@ -10,13 +10,11 @@ from pathlib import Path
 from scene_analogy.commands import run_point_sampler
 from scene_analogy.scan_scenes import asset_meshes
 
-from . import SPEC
-
-HINT = "run `python -m arkit.main_asset_gen` first: it crops the objects out of the scans"
+from . import ASSET_GEN_HINT, SPEC
 
 
 def asset_files(args, skips):
-    return Path(args.obj_root), asset_meshes(args.obj_root, SPEC.classes, HINT)
+    return Path(args.obj_root), asset_meshes(args.obj_root, SPEC.classes, ASSET_GEN_HINT)
 
 
 def main(argv=None) -> None:

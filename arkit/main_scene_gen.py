@@ -14,11 +14,12 @@ from scene_analogy.model_files import BOXES_FILE
 from scene_analogy.scan_assets import INFO_FILE
 from scene_analogy.scan_scenes import asset_pool, read_asset_info, read_scan_scenes
 
-from . import SPEC
+from . import ASSET_GEN_HINT, SPEC
 
 
 def read_scan_sources(args, skips):
-    info = read_asset_info(args.obj_model_info_path or Path(args.obj_root) / INFO_FILE, SPEC.classes)
+    info = read_asset_info(args.obj_model_info_path or Path(args.obj_root) / INFO_FILE, SPEC.classes,
+                           ASSET_GEN_HINT)
     pool = asset_pool(info, args.obj_root, Path(args.point_sample_root) / BOXES_FILE, SPEC.classes, skips,
                       progress=not args.quiet)
     sources, splits = read_scan_scenes(args.scene_root, pool, args.num_load_layout, skips, progress=not args.quiet)

@@ -140,11 +140,13 @@ def _read(path: Path, map_location) -> dict:
     return payload
 
 
-def load_field(path: str | os.PathLike, map_location="cpu") -> "ContextDescriptorField":
+def load_field(path: str | os.PathLike, map_location="cpu", num_classes: int | None = None) -> "ContextDescriptorField":
     """Rebuild a field from a checkpoint file, or from a folder written by `save_pretrained`.
 
     The field comes back in eval mode on `map_location`. Any mismatch between the config and the
     weights raises DataError naming the key; for a folder, `config.json` must match the checkpoint.
+    With `num_classes` (the data's class count), a field that embeds another number of classes is
+    refused: its class ids would mean other classes (or lie outside its table).
     """
     path = Path(path)
     folder = path if path.is_dir() else None
@@ -152,6 +154,9 @@ def load_field(path: str | os.PathLike, map_location="cpu") -> "ContextDescripto
         path = folder / MODEL_NAME
     payload = _read(path, map_location)
     cfg = config_from_dict(payload["config"], path)
+    if num_classes is not None and cfg.semantics_emb_size > 0 and cfg.num_classes != num_classes:
+        raise DataError(path, f"the field was trained on {cfg.num_classes} classes, but this data has {num_classes} "
+                              "(a checkpoint of another dataset?)")
     if folder is not None and (folder / CONFIG_NAME).is_file():
         sidecar = load_config(folder)
         if sidecar != cfg:

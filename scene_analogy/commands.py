@@ -109,7 +109,7 @@ def run_asset_gen(argv, prog: str, spec: DatasetSpec, list_scans: Callable) -> N
                 scan = load()
                 if scan is not None:
                     writer.add(scan, where)
-            summary = writer.finish()
+            summary = writer.finish(args.scene_root)
         finally:
             skips.report()
     print(f"wrote {summary['objects']} object assets and {summary['train_scenes']} train + {summary['test_scenes']} "
@@ -146,9 +146,10 @@ def run_field_match(argv, prog: str, spec: DatasetSpec) -> None:
 
         scene_dirs(args.scene_root)  # a missing scene root is named before anything derived from it
         local_path = args.load_local_feature_field or args.load_global_feature_field or spec.checkpoint
-        local_field = load_field(local_path, map_location=args.device)
+        local_field = load_field(local_path, map_location=args.device, num_classes=len(spec.classes))
         global_path = args.load_global_feature_field or local_path
-        global_field = local_field if global_path == local_path else load_field(global_path, map_location=args.device)
+        global_field = local_field if global_path == local_path else load_field(global_path, map_location=args.device,
+                                                                                num_classes=len(spec.classes))
         root = cli.resolve_point_sample_root(args.point_sample_root, args.scene_root, spec.point_sample_root)
         src = PairSource(args.scene_pair_type, args.scene_root, spec.target_prefix, args.scene_pair_file,
                          args.scene_buffer_size, args.allow_pickle, spec.classes)

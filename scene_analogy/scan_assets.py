@@ -182,10 +182,11 @@ class AssetWriter:
         self.scenes[scan.split] += 1
         return True
 
-    def finish(self) -> dict:
-        """Write the asset list and remove assets and scenes that an earlier run left (not written now)."""
+    def finish(self, source: str | os.PathLike | None = None) -> dict:
+        """Write the asset list and remove assets and scenes that an earlier run left (not written now).
+        `source` (the scans' folder) is what an error names when no scan gave an asset."""
         if not self.models:
-            raise DataError(self.root, "no scan gave any object asset; see the warnings above")
+            raise DataError(source or self.root, "no scan gave any object asset; see the warnings above")
         atomic.write_json(self.root / "objects" / INFO_FILE, {"classes": self.classes.name, "models": self.models})
         written = {self.root / "objects" / row["mesh"] for row in self.models.values()} | self.scene_files
         for split in self.scenes:

@@ -33,7 +33,7 @@ def asset_meshes(obj_root: str | os.PathLike, classes: ClassTable, hint: str = "
     return [(m, row["mesh"]) for m, row in sorted(read_asset_info(path, classes).items())]
 
 
-def read_asset_info(path: str | os.PathLike, classes: ClassTable) -> dict[str, dict]:
+def read_asset_info(path: str | os.PathLike, classes: ClassTable, hint: str = "") -> dict[str, dict]:
     """Asset id -> {class_id, label, split, mesh, scan} from the asset writer's model_info.json."""
     path = Path(path)
     try:
@@ -41,7 +41,8 @@ def read_asset_info(path: str | os.PathLike, classes: ClassTable) -> dict[str, d
         bad = [m for m, row in models.items() if not 0 <= int(row["class_id"]) < len(classes)
                or row["split"] not in SPLITS or not isinstance(row["mesh"], str)]
     except FileNotFoundError:
-        raise DataError(path, "asset list not found (written by the asset generator)") from None
+        raise DataError(path, "asset list not found" + (f": {hint}" if hint else " (written by the asset generator)")) \
+            from None
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise DataError(path, f"not an asset list ({type(exc).__name__}: {exc})") from None
     if bad:

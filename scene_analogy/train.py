@@ -177,7 +177,9 @@ def train(cfg: TrainConfig, field_cfg: FieldConfig, progress: bool = True) -> di
     rank, world = _ddp_setup(cfg.device)
     device = torch.device(cfg.device)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
-    field = load_field(cfg.load_feature_field) if cfg.load_feature_field else field_cfg.build()
+    # A start field must embed the data's classes (a semantics-free run, num_classes 0, checks nothing).
+    field = load_field(cfg.load_feature_field, num_classes=field_cfg.num_classes or None) if cfg.load_feature_field \
+        else field_cfg.build()
     field_cfg = field.cfg
     field.to(device).train()
     model = torch.nn.parallel.DistributedDataParallel(field) if world > 1 else field

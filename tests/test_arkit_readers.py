@@ -174,7 +174,7 @@ def test_nothing_usable_and_sampling_before_asset_gen_give_one_error_line(tmp_pa
     with pytest.raises(SystemExit) as stop:
         main_asset_gen.main(["--scene_root", "scans", "--save_root", "out", "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert stop.value.code == 2 and err[-1].startswith("error: out: no scan gave any object asset")
+    assert stop.value.code == 2 and err[-1].startswith("error: scans: no scan gave any object asset")
     assert not (tmp_path / "out/objects/model_info.json").exists()
     with pytest.raises(SystemExit) as stop:
         extract_point_samples.main(["--quiet"])

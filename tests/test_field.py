@@ -245,6 +245,17 @@ def test_sidecar_config_must_agree(tmp_path):
         load_field(tmp_path / "run")
 
 
+def test_field_of_another_class_count_is_refused_when_the_data_says_how_many(tmp_path):
+    small = dataclasses.replace(SMALL, num_classes=8)
+    save_checkpoint(tmp_path / "m.pth", _field(small))
+    save_checkpoint(tmp_path / "free.pth", _field(semantics_free(small)))
+    assert load_field(tmp_path / "m.pth", num_classes=8).cfg.num_classes == 8
+    with pytest.raises(DataError, match="trained on 8 classes, but this data has 17") as err:
+        load_field(tmp_path / "m.pth", num_classes=17)
+    assert str(tmp_path / "m.pth") in str(err.value)
+    assert load_field(tmp_path / "free.pth", num_classes=17).cfg.semantics_emb_size == 0  # labels unused
+
+
 def test_non_checkpoint_files_raise_data_error(tmp_path):
     text = tmp_path / "notes.pth"
     text.write_text("hello")

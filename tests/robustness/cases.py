@@ -460,3 +460,9 @@ def by_name() -> dict[str, Case]:
     names = [c.name for c in CASES]
     assert len(names) == len(set(names)), "case names must be unique"
     return {c.name: c for c in CASES}
+
+
+# The arkit.* rows live in their own module (which uses the helpers above).
+from .cases_arkit import ARKIT_CASES  # noqa: E402
+
+CASES += ARKIT_CASES

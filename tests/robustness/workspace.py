@@ -24,6 +24,11 @@ class Workspace:
     scenes: Path  # a triplet root with point_samples/, object_pool.json and <root>_augment
     tdf: Path  # a raw 3D-FRONT fixture tree: tdf/data/3D-FRONT, tdf/data/3D-FUTURE-model
     pair_file: Path  # a valid pair file (TSV) over `scenes`
+    arkit: Path  # an ARKit chain: raw/ (6 scans), processed/, samples/, triplets/(_augment), checkpoint/
+
+    @property
+    def arkit_raw(self) -> Path:
+        return self.arkit / "raw" / "data" / "arkit_scenes"
 
     @property
     def houses(self) -> Path:
@@ -56,7 +61,30 @@ def build_workspace(root: Path) -> Workspace:
     write_tree(root / "tdf", num_houses=2, seed=0, progress=False)
     pair_file = root / "pairs.tsv"
     pair_file.write_text("tgt\tref\ttgt_inst\tref_inst\ntest_scene_0\ttest_scene_1\t0,1\t\n")
-    return Workspace(root, checkpoint, scenes, root / "tdf", pair_file)
+    return Workspace(root, checkpoint, scenes, root / "tdf", pair_file, build_arkit(root / "arkit"))
+
+
+def build_arkit(root: Path) -> Path:
+    """The ARKit chain on a 6-scan fixture tree, run in-process with tiny counts (~4 s), and a tiny
+    17-class field: raw scans -> processed/ -> samples/ -> triplets/ and triplets_augment/."""
+    import dataclasses
+
+    from arkit import SPEC, extract_point_samples, main_asset_gen, main_scene_augment, main_scene_gen
+    from scene_analogy.field import PRESETS, save_pretrained
+    from scene_analogy.fixtures.arkit import write_tree
+
+    write_tree(root / "raw", num_scans=6, seed=0, progress=False)
+    processed = root / "processed"
+    main_asset_gen.main(["--scene_root", str(root / "raw" / "data" / "arkit_scenes"), "--save_root", str(processed),
+                         "--quiet"])
+    extract_point_samples.main(["--obj_root", str(processed / "objects"), "--save_root", str(root / "samples"),
+                                "--save_num_samples", "50", "--mesh_num_samples", "200", "--quiet"])
+    main_scene_gen.main(["--scene_root", str(processed), "--obj_root", str(processed / "objects"),
+                         "--point_sample_root", str(root / "samples"), "--save_root", str(root / "triplets"), "--quiet"])
+    main_scene_augment.main(["--orig_scene_root", str(root / "triplets"), "--quiet"])
+    field = dataclasses.replace(PRESETS["fast"], **TINY_FIELD, num_classes=len(SPEC.classes)).build()
+    save_pretrained(root / "checkpoint", field)
+    return root
 
 
 def copy_tree(src: Path, dst: Path) -> Path:
