@@ -2,9 +2,9 @@
 then coherent-point-drift (CPD) non-rigid refinement, written in torch. No learned field, no classes.
 
 1. Global: FPFH (`fpfh.FPFHField`, computed in each whole scene so the RoI keeps its context) of the
-   RoI keypoints and of every reference object keypoint; open3d's RANSAC over mutual nearest-feature
-   matches, point-to-point estimation with scaling (a 3D similarity), edge-length and distance
-   checks. Seeded (open3d's global generator), so runs repeat exactly.
+   RoI keypoints and of every reference object keypoint; RANSAC over mutual nearest-feature matches
+   for a 3D similarity with an edge-length check (`ransac.py`: torch, seeded, batched; open3d's own
+   RANSAC is parallel and did not repeat exactly for a given seed).
 2. Non-rigid: CPD (Myronenko & Song 2010) moves the similarity-warped RoI points Y towards the
    reference points X near them (within `crop` metres, default the RANSAC inlier distance, of a
    warped RoI point; with a box-shaped crop the neighbouring objects' points dragged an exactly
@@ -32,7 +32,8 @@ from ..match.analogy_map import AnalogyMap
 from ..match.inputs import MatchScene
 from ..match.rbf import fit_thin_plate
 from .common import nearest_objects, object_points, single_map_result
-from .fpfh import FPFHField, import_open3d
+from .fpfh import FPFHField
+from .ransac import ransac_similarity
 
 __all__ = ["Registration", "cpd_nonrigid"]
 
@@ -75,35 +76,20 @@ class Registration:
 
     name = "registration"
 
-    def __init__(self, max_corr_dist: float = 0.3, ransac_iterations: int = 50_000, confidence: float = 0.999,
+    def __init__(self, max_corr_dist: float = 0.3, ransac_iterations: int = 50_000,
                  beta: float = 1.0, lam: float = 3.0, outlier: float = 0.8, cpd_iterations: int = 50,
                  crop: float | None = None, smoothing: float = 0.5, seed: int = 0, field: FPFHField | None = None):
-        self.max_corr_dist, self.ransac_iterations, self.confidence = max_corr_dist, ransac_iterations, confidence
+        self.max_corr_dist, self.ransac_iterations = max_corr_dist, ransac_iterations
         self.beta, self.lam, self.outlier, self.cpd_iterations = beta, lam, outlier, cpd_iterations
         self.crop = max_corr_dist if crop is None else crop
         self.smoothing, self.seed = smoothing, seed
         self.field = field or FPFHField()
 
     def global_similarity(self, src, src_desc, dst, dst_desc) -> tuple[np.ndarray, np.ndarray, float]:
-        """RANSAC similarity (A (3, 3), b (3,), inlier fitness) carrying src onto dst."""
-        o3d = import_open3d()
-        reg = o3d.pipelines.registration
-        o3d.utility.random.seed(self.seed)
-
-        def cloud_and_feature(points, desc):
-            cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
-            feature = reg.Feature()
-            feature.data = np.ascontiguousarray(desc.T, dtype=np.float64)
-            return cloud, feature
-
-        (s_cloud, s_feat), (d_cloud, d_feat) = cloud_and_feature(src, src_desc), cloud_and_feature(dst, dst_desc)
-        result = reg.registration_ransac_based_on_feature_matching(
-            s_cloud, d_cloud, s_feat, d_feat, True, self.max_corr_dist,
-            reg.TransformationEstimationPointToPoint(True), 3,
-            [reg.CorrespondenceCheckerBasedOnEdgeLength(0.9), reg.CorrespondenceCheckerBasedOnDistance(self.max_corr_dist)],
-            reg.RANSACConvergenceCriteria(self.ransac_iterations, self.confidence))
-        transform = np.asarray(result.transformation)
-        return transform[:3, :3].copy(), transform[:3, 3].copy(), float(result.fitness)
+        """RANSAC similarity (A (3, 3), b (3,), inlier fitness) carrying src onto dst (`ransac.py`)."""
+        linear, offset, fitness = ransac_similarity(src, src_desc, dst, dst_desc, self.max_corr_dist,
+                                                    self.ransac_iterations, self.seed)
+        return linear.numpy(), offset.numpy(), fitness
 
     def __call__(self, target: MatchScene, reference: MatchScene, roi) -> object:
         start = time.perf_counter()
