@@ -55,7 +55,7 @@ def umeyama(src: torch.Tensor, dst: torch.Tensor, weight: torch.Tensor | None = 
 def ransac_similarity(src, src_desc, dst, dst_desc, max_dist: float, iterations: int, seed: int = 0,
                       edge_ratio: float = 0.9, chunk: int = 8192,
                       shortlist: int = 256) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """(A (3, 3), b (3,), fitness) carrying src (S, 3) onto dst (D, 3); float64 throughout."""
+    """(A (3, 3), b (3,), fitness) carrying src (S, 3) onto dst (D, 3): float64 fits, float32 overlap scores."""
     src, dst = torch.as_tensor(src, dtype=torch.float64), torch.as_tensor(dst, dtype=torch.float64)
     i, j = mutual_matches(torch.as_tensor(src_desc, dtype=torch.float64),
                           torch.as_tensor(dst_desc, dtype=torch.float64))
@@ -97,8 +97,10 @@ def ransac_similarity(src, src_desc, dst, dst_desc, max_dist: float, iterations:
     # max_dist), as open3d refines its RANSAC result: the feature matches are too few and too noisy.
     gap, near = torch.cdist(src @ best[0].T + best[1], dst).min(1)
     inliers = gap < max_dist
+    if int(inliers.sum()) < 3:
+        return best[0], best[1], best_key[0]
     linear, offset = umeyama(src[inliers][None], dst[near[inliers]][None])
     refit = float(fitness(linear, offset)[0])
-    if refit < best_key[0]:  # the refit on the inlier matches must not lose overlap
+    if refit < best_key[0]:  # the refit must not lose overlap
         return best[0], best[1], best_key[0]
     return linear[0], offset[0], refit
