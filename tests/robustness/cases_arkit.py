@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from .cases import TINY_TRAIN, Case, edit_npz, pair_file, truncate
+from .damage import TINY_TRAIN, Case, edit_npz, pair_file, truncate
 from .workspace import Workspace, copy_tree
 
 BROKEN = "40000000"  # the train scan a raw-scan row damages

@@ -16,7 +16,7 @@ import torch
 from scene_analogy.atomic import PAUSE_VARIABLE
 from scene_analogy.field import load_field
 
-from .cases import TINY_TRAIN
+from .damage import TINY_TRAIN
 from .workspace import REPO
 
 
