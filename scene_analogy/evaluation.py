@@ -25,7 +25,7 @@ from tqdm import tqdm
 from .errors import DataError
 from .keypoints import scene_keypoints
 from .match.inputs import MatchConfig, MatchScene
-from .match.pipeline import AnalysisResult, find_analogy
+from .match.pipeline import AnalysisResult, find_analogy, inverse_with
 from .metrics import PairRecord, score_pair, summarise
 from .queries import box_frame_points, match_objects
 from .samples import PointSamples
@@ -109,15 +109,6 @@ class FieldMethod:
         return find_analogy(target, reference, roi, self.local_field, self.global_field, self.cfg)
 
 
-def inverse_of(method, result: AnalysisResult, target: MatchScene, reference: MatchScene) -> AnalysisResult:
-    """The backward run for Bi-PCP with any method: RoI = the reference objects that `result.best`
-    matched, other scene = the target. No forward map (or no matched object): no maps."""
-    if result.best is None or len(result.best.correspondence) == 0:
-        return AnalysisResult([], None, np.zeros(0, dtype=np.int64))
-    matched = result.best.correspondence[:, 1]
-    return method(reference, target, matched[np.sort(np.unique(matched, return_index=True)[1])])
-
-
 def evaluate_examples(examples: list[EvalExample], samples: PointSamples, local_field, global_field,
                       cfg: MatchConfig, maps_dir: str | os.PathLike | None = None, bidirectional: bool = True,
                       progress: bool = True, thresholds: dict | None = None) -> tuple[dict, list[PairRecord], list]:
@@ -146,7 +137,7 @@ def evaluate_method(examples: list[EvalExample], samples: PointSamples, method, 
         if result.best is not None:
             mapped = result.best.apply(roi_points)
             if bidirectional:
-                back = inverse_of(method, result, target, reference)
+                back = inverse_with(method, result, target, reference)
                 roundtrip = None if back.best is None else back.best.apply(mapped)
             if maps_dir is not None:
                 result.best.save(Path(maps_dir) / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', ex.name)}.npz")

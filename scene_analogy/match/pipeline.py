@@ -52,7 +52,7 @@ from .inputs import MatchConfig, MatchScene, pad_objects
 from .local import run_fine
 from ..neighbors import farthest_point_sample
 
-__all__ = ["AnalysisResult", "find_analogy", "inverse"]
+__all__ = ["AnalysisResult", "find_analogy", "inverse", "inverse_with"]
 
 
 @dataclass
@@ -174,12 +174,9 @@ def find_analogy(target: MatchScene, reference: MatchScene, roi, local_field, gl
 
     order_list = order.cpu().tolist()  # building the output objects: at most topk_maps of them
     for c in order_list:
-        matched = match[c].cpu().numpy()
         valid = bool(fine.spline.valid[c])
-        corr = np.stack([roi, matched], 1)[matched >= 0]
-        meta = {"mirror": bool(coarse.mirror[c]), "coarse_cost": float(coarse.cost[c]),
-                "num_inliers": int(coarse.num_inliers[c]), "mapping_type": cfg.global_mapping_type,
-                "spline_valid": valid, "smoothing": float(cfg.local_rbf_smoothing)}
+        corr, meta = _coarse_description(coarse, c, roi, cfg)
+        meta.update(spline_valid=valid, smoothing=float(cfg.local_rbf_smoothing))
         result.maps.append(AnalogyMap.from_spline(
             linear64[c], offset64[c], fine.spline[c] if valid else None, float(fine.cost[c]),
             roi_points=roi_flat, correspondence=corr, meta=meta))
@@ -189,6 +186,15 @@ def find_analogy(target: MatchScene, reference: MatchScene, roi, local_field, gl
     end = time.perf_counter()
     result.timings = {"coarse": coarse_done - start, "fine": end - coarse_done, "total": end - start}
     return result
+
+
+def _coarse_description(coarse, c: int, roi: np.ndarray, cfg: MatchConfig) -> tuple[np.ndarray, dict]:
+    """Of coarse map c: its object correspondence rows (RoI object, reference object) and the
+    coarse stage's part of the map's meta."""
+    matched = coarse.match[c].cpu().numpy()
+    meta = {"mirror": bool(coarse.mirror[c]), "coarse_cost": float(coarse.cost[c]),
+            "num_inliers": int(coarse.num_inliers[c]), "mapping_type": cfg.global_mapping_type}
+    return np.stack([roi, matched], 1)[matched >= 0], meta
 
 
 def _coarse_only(result: AnalysisResult, coarse, roi, roi_flat, cfg: MatchConfig, start: float,
@@ -202,12 +208,10 @@ def _coarse_only(result: AnalysisResult, coarse, roi, roi_flat, cfg: MatchConfig
         keep = greedy_keep((match[:, None] == match[None, :]).all(-1))
         order = torch.nonzero(keep)[:, 0][:cfg.topk_maps].cpu().tolist()
     for c in order:
-        matched = match[c].cpu().numpy()
-        meta = {"mirror": bool(coarse.mirror[c]), "coarse_cost": float(coarse.cost[c]), "coarse_only": True,
-                "num_inliers": int(coarse.num_inliers[c]), "mapping_type": cfg.global_mapping_type}
+        corr, meta = _coarse_description(coarse, c, roi, cfg)
         result.maps.append(AnalogyMap.from_spline(
             coarse.linear[c].double(), coarse.offset[c].double(), None, float(coarse.cost[c]), roi_points=roi_flat,
-            correspondence=np.stack([roi, matched], 1)[matched >= 0], meta=meta))
+            correspondence=corr, meta={**meta, "coarse_only": True}))
         result.object_costs.append(np.zeros(len(roi)))
     result.best = result.maps[0] if result.maps else None
     end = time.perf_counter()
@@ -215,10 +219,18 @@ def _coarse_only(result: AnalysisResult, coarse, roi, roi_flat, cfg: MatchConfig
     return result
 
 
-def inverse(result: AnalysisResult, target: MatchScene, reference: MatchScene, local_field, global_field,
-            cfg: MatchConfig = MatchConfig()) -> AnalysisResult:
-    """The backward run for Bi-PCP: RoI = the reference objects that `result.best` matched, other
-    scene = the target. With no forward map (or no matched object) the result has no maps."""
+def inverse_with(method, result: AnalysisResult, target: MatchScene, reference: MatchScene) -> AnalysisResult:
+    """The backward run for Bi-PCP with any method `method(target, reference, roi) -> AnalysisResult`:
+    RoI = the reference objects that `result.best` matched (each once, in order), other scene = the
+    target. With no forward map (or no matched object) the result has no maps."""
     if result.best is None or len(result.best.correspondence) == 0:
         return AnalysisResult([], None, np.zeros(0, dtype=np.int64))
-    return find_analogy(reference, target, result.best.correspondence[:, 1], local_field, global_field, cfg)
+    matched = result.best.correspondence[:, 1]
+    return method(reference, target, matched[np.sort(np.unique(matched, return_index=True)[1])])
+
+
+def inverse(result: AnalysisResult, target: MatchScene, reference: MatchScene, local_field, global_field,
+            cfg: MatchConfig = MatchConfig()) -> AnalysisResult:
+    """The backward run of this matcher (`inverse_with` `find_analogy`)."""
+    return inverse_with(lambda t, r, roi: find_analogy(t, r, roi, local_field, global_field, cfg),
+                        result, target, reference)
