@@ -33,20 +33,17 @@ def mutual_matches(src_desc: torch.Tensor, dst_desc: torch.Tensor, min_mutual: i
     return i, fwd[i]
 
 
-def umeyama(src: torch.Tensor, dst: torch.Tensor, weight: torch.Tensor | None = None
-            ) -> tuple[torch.Tensor, torch.Tensor]:
+def umeyama(src: torch.Tensor, dst: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Batched similarity (B, K, 3) -> (B, K, 3): A (B, 3, 3) = s R with det R = +1 and b (B, 3), so that
-    dst ~ src A^T + b in the (weighted) least-squares sense."""
-    w = torch.ones(src.shape[:2], dtype=src.dtype) if weight is None else weight.to(src.dtype)
-    w = w / w.sum(1, keepdim=True).clamp_min(1e-12)
-    mu_s, mu_d = (w[..., None] * src).sum(1), (w[..., None] * dst).sum(1)
+    dst ~ src A^T + b in the least-squares sense."""
+    mu_s, mu_d = src.mean(1), dst.mean(1)
     sc, dc = src - mu_s[:, None], dst - mu_d[:, None]
-    cov = torch.einsum("bk,bki,bkj->bij", w, dc, sc)  # sum w dst_c src_c^T
+    cov = dc.transpose(1, 2) @ sc / src.shape[1]  # mean of dst_c src_c^T
     u, sig, vt = torch.linalg.svd(cov)
     d = torch.ones_like(sig)
     d[:, 2] = torch.sign(torch.linalg.det(u @ vt))
     rot = u @ torch.diag_embed(d) @ vt
-    var = (w * sc.square().sum(-1)).sum(1).clamp_min(1e-12)
+    var = sc.square().sum(-1).mean(1).clamp_min(1e-12)
     scale = (sig * d).sum(1) / var
     linear = scale[:, None, None] * rot
     return linear, mu_d - torch.einsum("bij,bj->bi", linear, mu_s)
