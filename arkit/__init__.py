@@ -33,4 +33,5 @@ SPEC = DatasetSpec(
     obj_root=f"{PROCESSED_ROOT}/objects",
     scan_root="./data/arkit_scenes/",
     asset_root=f"{PROCESSED_ROOT}/",
+    canonical_boxes=False,  # oriented boxes fitted to scans: no front, so no bearing term
 )

@@ -5,12 +5,15 @@
 Scene: a seeded room-like scene of 1,500 labelled keypoints (floor-plan corners plus 50 surface
 points on each of 30 box-shaped objects); queries: 1,250 object keypoints, as when the matcher
 describes the RoI and the reference objects. Each row is the median of `--repeats` timed calls after
-one warm-up, under `torch.inference_mode()`, for the presets in `scene_analogy.field.PRESETS`.
+one warm-up, under `torch.inference_mode()`, for the presets in `scene_analogy.field.PRESETS` and
+the architectures of the shipped checkpoints (`pretrained/*/config.json`, random weights: speed does
+not depend on them).
 
 `--explore` adds the measurements behind the `fast` preset: (1) evaluation strategies for one
 architecture (torch's `nn.TransformerEncoder` with and without its nested-tensor fast path, under
 no_grad and inference_mode, against the field's own `_encode`), and (2) a grid of layers x
-feed-forward x neighbour cap with the field's own path.
+feed-forward x neighbour cap with the field's own path, and (3) neighbour caps spread over a pool
+of the nearest 100 (`FieldConfig.neighbor_pool`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from timing import median_seconds  # benchmarks/ is on sys.path when run as a sc
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from scene_analogy.field import PRESETS, FieldConfig  # noqa: E402
+from scene_analogy.field import PRESETS, FieldConfig, load_config  # noqa: E402
 from scene_analogy.neighbors import ball_query, gather  # noqa: E402
 
 NUM_POINTS, NUM_QUERIES, NUM_OBJECTS, POINTS_PER_OBJECT = 1500, 1250, 30, 50
@@ -115,6 +118,10 @@ def explore(scene, device, repeats: int) -> None:
                     cfg = dataclasses.replace(base, num_layers=layers, num_heads=heads, feedforward=ff, max_neighbors=k)
                     qps = queries_per_second(cfg, scene, device, repeats)
                     print(f"  {layers:6d} {heads:5d} {ff:5d} {k:4d} {qps:8.0f}", flush=True)
+    print("\n(3) k tokens spread over the nearest 100 (neighbor_pool), 3 layers / ff 128 / 2 heads, queries/s")
+    for k in (32, 48, 64):
+        cfg = dataclasses.replace(base, num_heads=2, max_neighbors=k, neighbor_pool=100)
+        print(f"  k {k:3d}, pool 100 {queries_per_second(cfg, scene, device, repeats):8.0f}", flush=True)
 
 
 TRAIN_BATCH, TRAIN_QUERIES = 4, 32
@@ -153,11 +160,14 @@ def main(argv=None) -> None:
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"{NUM_QUERIES} queries vs {NUM_POINTS} keypoints; neighbours within 0.75 m: "
           f"mean {mask.sum(-1).float().mean():.0f}, min {mask.sum(-1).min()}")
-    print(f"{'preset':22s} {'layers':>6s} {'heads':>5s} {'ff':>5s} {'k':>4s} {'width':>5s} {'queries/s':>10s}")
-    for name, cfg in PRESETS.items():
+    print(f"{'preset':22s} {'layers':>6s} {'heads':>5s} {'ff':>5s} {'k':>4s} {'pool':>4s} {'width':>5s} {'queries/s':>10s}")
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pretrained")
+    shipped = {f"pretrained/{d}": load_config(os.path.join(root, d)) for d in sorted(os.listdir(root))
+               if os.path.isfile(os.path.join(root, d, "config.json"))}
+    for name, cfg in {**PRESETS, **shipped}.items():
         qps = queries_per_second(cfg, scene, device, args.repeats)
         print(f"{name:22s} {cfg.num_layers:6d} {cfg.num_heads:5d} {cfg.feedforward:5d} {cfg.max_neighbors:4d} "
-              f"{cfg.width:5d} {qps:10.0f}",
+              f"{cfg.neighbor_pool:4d} {cfg.width:5d} {qps:10.0f}",
               flush=True)
     print(f"\ntraining steps/s (batch {TRAIN_BATCH} triplets x {TRAIN_QUERIES} queries, forward + backward + Adam)")
     for name in ("paper", "fast", "fast-semantics-free"):

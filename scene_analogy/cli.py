@@ -75,6 +75,8 @@ def add_trainer_flags(p, preset_default: str, point_sample_root_default: str | N
     p.add_argument("--normalize_feats", action="store_true", help="L2-normalise descriptors (always on; kept for the published commands)")
     p.add_argument("--agg_radius", type=float, default=None, help="neighbourhood radius in metres")
     p.add_argument("--agg_radius_limit", type=int, default=None, help="at most this many nearest neighbours")
+    p.add_argument("--neighbor_pool", type=int, default=None,
+                   help="spread the --agg_radius_limit neighbours over this many nearest (0 = the nearest)")
     p.add_argument("--num_cache_query", type=int, default=400)
     p.add_argument("--query_point_type", default="obj_match_points", choices=("obj_match_points", "bbox_grid"))
     p.add_argument("--query_obj_match_add_bbox", action="store_true")
@@ -99,7 +101,8 @@ def add_trainer_flags(p, preset_default: str, point_sample_root_default: str | N
 
 
 FIELD_FLAGS = {  # published flag -> FieldConfig field
-    "agg_radius": "radius", "agg_radius_limit": "max_neighbors", "num_classes": "num_classes",
+    "agg_radius": "radius", "agg_radius_limit": "max_neighbors", "neighbor_pool": "neighbor_pool",
+    "num_classes": "num_classes",
     "semantics_emb_size": "semantics_emb_size", "distance_emb_size": "distance_emb_size",
     "transformer_num_layers": "num_layers", "transformer_num_heads": "num_heads",
     "transformer_feedforward": "feedforward", "out_dim": "out_dim",
@@ -266,7 +269,12 @@ def add_match_flags(p, checkpoint_default: str, point_sample_root_default: str |
     p.add_argument("--global_dist_valid_thres", type=float, default=1.5)
     p.add_argument("--global_mapping_type", default="scale_rot", choices=("scale_rot", "affine"))
     p.add_argument("--global_topk", type=positive_int, default=30)
-    p.add_argument("--local_rbf_smoothing", type=float, default=0.5)
+    p.add_argument("--local_rbf_smoothing", type=float, default=0.5, help="spline smoothing (MatchConfig)")
+    p.add_argument("--local_assign", default="snap", choices=("snap", "optimised", "none"),
+                   help="one-to-one assignment of the fine stage's points to reference keypoints (match/local.py)")
+    p.add_argument("--bearing_weight", type=float, default=None,
+                   help="coarse ranking: cost + this x the objects' bearing mismatch (match/coarse.py); "
+                        "default 0.5 where boxes carry the objects' own frames (3D-FRONT), 0 otherwise (ARKit)")
     p.add_argument("--local_valid_thres", type=float, default=0.6, help="no analogy above this cost")
     p.add_argument("--query_point_type", default="obj_match_points", choices=("obj_match_points",),
                    help="RoI points: each RoI object's surface samples")
@@ -282,13 +290,16 @@ def add_match_flags(p, checkpoint_default: str, point_sample_root_default: str |
     p.add_argument("--device", default="cpu")
 
 
-def match_config_from_args(args):
+def match_config_from_args(args, canonical_boxes: bool = True):
     from .match.inputs import MatchConfig
 
+    bearing = args.bearing_weight
+    if bearing is None:
+        bearing = MatchConfig.bearing_weight if canonical_boxes else 0.0
     return MatchConfig(global_num_rot=args.global_num_rot, global_dist_valid_thres=args.global_dist_valid_thres,
                        global_mapping_type=args.global_mapping_type, global_topk=args.global_topk,
                        local_rbf_smoothing=args.local_rbf_smoothing, local_valid_thres=args.local_valid_thres,
-                       device=args.device)
+                       local_assign=args.local_assign, bearing_weight=bearing, device=args.device)
 
 
 def thresholds_from_args(args) -> dict:

@@ -43,6 +43,7 @@ class DatasetSpec:
     asset_root: str | None = None  # main_asset_gen --save_root
     model_info: str | None = None  # --obj_model_info_path (None: the reader's default)
     preset: str = "fast"
+    canonical_boxes: bool = True  # box rotations are the objects' own frames (front +z): the bearing term applies
 
 
 def _parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -154,7 +155,7 @@ def run_field_match(argv, prog: str, spec: DatasetSpec) -> None:
         src = PairSource(args.scene_pair_type, args.scene_root, spec.target_prefix, args.scene_pair_file,
                          args.scene_buffer_size, args.allow_pickle, spec.classes)
         pictures = -1 if (args.vis_method or args.vis_local_match_mode) else args.num_vis
-        report = run(src, PointSamples(root, args.num_query), local_field, global_field, cli.match_config_from_args(args),
+        report = run(src, PointSamples(root, args.num_query), local_field, global_field, cli.match_config_from_args(args, spec.canonical_boxes),
                      args.log_dir, args.seed, args.eval_reps, cli.thresholds_from_args(args), pictures,
                      progress=not args.quiet)
     print(format_table(report["metrics"]))

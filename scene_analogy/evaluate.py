@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--paper_checkpoint", default=None, help="paper-preset field of ours_paper (none is shipped)")
     p.add_argument("--num_pictures", type=int, default=4, help="pairs drawn per method")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bearing_weight", type=float, default=0.5,
+                   help="our coarse ranking's bearing term (match/coarse.py); 0 for boxes without a front (ARKit)")
     p.add_argument("--device", default="cpu")
     return p
 
@@ -90,7 +92,7 @@ def main(argv=None) -> None:
             print(f"note: only {len(examples)} evaluation pairs under {args.scene_root}_augment")
         # Build every method first: a missing checkpoint fails before hours of matching.
         methods = {name: build_method(name, args.checkpoint, args.no_semantic_checkpoint, args.paper_checkpoint,
-                                      args.device, args.seed) for name in names}
+                                      args.device, args.seed, args.bearing_weight) for name in names}
         results = {}
         for name, method in methods.items():
             torch.manual_seed(args.seed)

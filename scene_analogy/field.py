@@ -22,8 +22,12 @@ their feed-forward are skipped. Queries are sorted by neighbour count and proces
 padded only to its own longest neighbourhood, which bounds memory for any number of queries.
 
 Decisions where the design is silent:
-- Neighbours are always the nearest `max_neighbors` inside the ball; there is no random subsampling,
-  in training or evaluation, so the descriptor is a deterministic function of the scene.
+- Neighbours are the nearest `max_neighbors` inside the ball, or, with `neighbor_pool` P > 0, the
+  nearest P thinned evenly by distance rank to `max_neighbors` (`neighbors.spread_by_rank`); there is
+  no random subsampling, in training or evaluation, so the descriptor is a deterministic function of
+  the scene. Why the pool: with 50 keypoints per object, the 32 nearest of a query on an object's
+  surface are all that object's own, so the token set cannot tell the object's surroundings apart;
+  the same 32 tokens spread over the nearest 100 see the neighbouring objects too.
 - `dropout` defaults to 0.1 (PyTorch's TransformerEncoderLayer default, which the reference used);
   it acts only in training mode.
 """
@@ -38,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .neighbors import ball_query, gather
+from .neighbors import ball_query, gather, spread_by_rank
 
 __all__ = ["FieldConfig", "ContextDescriptorField", "PRESETS", "semantics_free",
            "save_checkpoint", "save_pretrained", "load_field", "load_config"]
@@ -59,6 +63,7 @@ class FieldConfig:
 
     radius: float = 0.75
     max_neighbors: int = 100
+    neighbor_pool: int = 0  # 0: the nearest max_neighbors; P: the nearest P, spread to max_neighbors
     num_layers: int = 6
     num_heads: int = 8
     distance_emb_size: int = 32
@@ -80,7 +85,7 @@ class FieldConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 problems.append(f"{name} must be a positive int, got {value!r}")
-        for name in ("semantics_emb_size", "num_classes"):
+        for name in ("semantics_emb_size", "num_classes", "neighbor_pool"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 problems.append(f"{name} must be an int >= 0, got {value!r}")
@@ -190,7 +195,10 @@ class ContextDescriptorField(nn.Module):
                 raise ValueError(f"labels must have shape {tuple(points.shape[:2])}, got {got}")
             if labels.is_floating_point():
                 raise ValueError(f"labels must be an integer tensor, got {labels.dtype}")
-        dist, idx, mask = ball_query(query, points, cfg.radius, cfg.max_neighbors, points_lengths)
+        dist, idx, mask = ball_query(query, points, cfg.radius, max(cfg.max_neighbors, cfg.neighbor_pool),
+                                     points_lengths)
+        if cfg.neighbor_pool > cfg.max_neighbors:
+            dist, idx, mask = spread_by_rank(dist, idx, mask, cfg.max_neighbors)
         batch, num_query, k = dist.shape
         # Padding slots hold dist = inf; zero them so no inf/NaN reaches the (masked) tokens.
         scaled = torch.where(mask, dist, torch.zeros_like(dist)) / cfg.radius

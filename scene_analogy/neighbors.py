@@ -30,6 +30,7 @@ import torch
 __all__ = [
     "knn",
     "ball_query",
+    "spread_by_rank",
     "gather",
     "masked_gather",
     "farthest_point_sample",
@@ -232,6 +233,31 @@ def ball_query(
     # exactly for every returned slot.
     valid = torch.isfinite(sq) & (sq.sqrt() <= radius)
     return _finish(query, points, sq, idx, valid)
+
+
+def spread_by_rank(
+    dist: torch.Tensor, idx: torch.Tensor, mask: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Thin an ascending neighbour list (from `knn` / `ball_query`) to at most k slots per query,
+    spread evenly over the distance ranks of its valid neighbours.
+
+    A query with c valid neighbours keeps them all when c <= k, else the ranks floor(j c / k),
+    j = 0..k-1: always the nearest, then every (c / k)-th. This covers the whole ball with k tokens
+    where the k nearest would see only the closest object. Deterministic and a function of the
+    distance order only, so it keeps a descriptor's rotation and mirror invariance.
+    Returns (dist, idx, mask) shaped (B, Q, min(k, K)), padding as in `ball_query`.
+    """
+    if int(k) < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if not (dist.shape == idx.shape == mask.shape and dist.dim() == 3):
+        raise ValueError(f"dist, idx and mask must share one (B, Q, K) shape, got {tuple(dist.shape)}, "
+                         f"{tuple(idx.shape)} and {tuple(mask.shape)}")
+    k = min(int(k), dist.shape[-1])
+    counts = mask.sum(-1, keepdim=True)  # (B, Q, 1); valid slots are a prefix
+    slot = torch.arange(k, device=dist.device)
+    ranks = torch.where(counts > k, torch.div(slot * counts, k, rounding_mode="floor"), slot)
+    keep = slot < counts
+    return dist.gather(-1, ranks), idx.gather(-1, ranks), mask.gather(-1, ranks) & keep
 
 
 def gather(values: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:

@@ -40,7 +40,9 @@ def _brute_force(field, q, points, labels):
     cfg = field.cfg
     dist = np.linalg.norm(points.double().numpy() - q.double().numpy(), axis=1)
     order = np.argsort(dist, kind="stable")
-    keep = [i for i in order if dist[i] <= cfg.radius][: cfg.max_neighbors]
+    keep = [i for i in order if dist[i] <= cfg.radius][: max(cfg.max_neighbors, cfg.neighbor_pool)]
+    if len(keep) > cfg.max_neighbors:  # the pool, spread evenly by rank (always the nearest first)
+        keep = [keep[j * len(keep) // cfg.max_neighbors] for j in range(cfg.max_neighbors)]
     scaled = torch.tensor(dist[keep], dtype=torch.float32) / cfg.radius
     tokens = field.dist_emb.dist_mlp(scaled[:, None])
     if cfg.uses_semantics:
@@ -51,7 +53,8 @@ def _brute_force(field, q, points, labels):
 
 
 INVARIANCE_CONFIGS = {"paper": PRESETS["paper"], "fast": PRESETS["fast"],
-                      "fast-semantics-free": PRESETS["fast-semantics-free"]}
+                      "fast-semantics-free": PRESETS["fast-semantics-free"],
+                      "fast-pool": dataclasses.replace(PRESETS["fast"], neighbor_pool=100)}
 
 
 @pytest.mark.parametrize("name", list(INVARIANCE_CONFIGS))
@@ -79,7 +82,8 @@ def test_invariant_to_rotation_and_mirror_about_query(name):
     assert not torch.allclose(base[0], base[1], atol=1e-3)
 
 
-@pytest.mark.parametrize("cfg", [SMALL, semantics_free(SMALL), dataclasses.replace(SMALL, normalize=False)])
+@pytest.mark.parametrize("cfg", [SMALL, semantics_free(SMALL), dataclasses.replace(SMALL, normalize=False),
+                                 dataclasses.replace(SMALL, neighbor_pool=40)])
 def test_matches_brute_force_with_torch_encoder(cfg):
     """Chunking, count-sorting, padding and the summary-only last layer change nothing."""
     field = _field(cfg)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
 import torch
 
 from scene_analogy.field import FieldConfig
-from scene_analogy.match.coarse import (footprint_iou, generate_candidates, greedy_keep, run_coarse,
-                                        warped_footprints)
+from scene_analogy.match.coarse import (bearing_mismatch, footprint_iou, generate_candidates, greedy_keep,
+                                        run_coarse, warped_footprints, yaw_rotation)
 from scene_analogy.match.idw import idw_cost, idw_descriptors
 from scene_analogy.match.inputs import MatchConfig, pad_objects
 from scene_analogy.match.synthetic_pairs import box_keypoint_scene, transformed_copy, true_linear
@@ -112,3 +113,16 @@ def test_threshold_drops_everything(coarse_inputs):
     cfg = dataclasses.replace(MatchConfig(), global_dist_valid_thres=0.0, refine_steps=2)
     result = run_coarse(*coarse_inputs, cfg)
     assert len(result.cost) == 0 and result.num_candidates > 0
+
+
+def test_bearing_mismatch_by_hand():
+    """Identity: 0. A 90-degree turn of the object: 0.5. A half turn: 1. An x-mirror of a proper box
+    frame onto a proper one (handedness differs): 1. Unmatched objects do not count."""
+    eye = torch.eye(3)
+    yaw90 = yaw_rotation(torch.tensor([math.pi / 2]))[0]
+    yaw180 = yaw_rotation(torch.tensor([math.pi]))[0]
+    mirror = torch.diag(torch.tensor([-1.0, 1.0, 1.0]))
+    linear = torch.stack([eye, yaw90, yaw180, mirror, eye])
+    match = torch.tensor([[0], [0], [0], [0], [-1]])
+    got = bearing_mismatch(linear, match, eye[None], eye[None])
+    assert torch.allclose(got, torch.tensor([0.0, 0.5, 1.0, 1.0, 0.0]), atol=1e-6)

@@ -9,7 +9,7 @@ import torch
 from scene_analogy.match.coarse import yaw_rotation
 from scene_analogy.match.idw import idw_cost
 from scene_analogy.match.inputs import MatchConfig
-from scene_analogy.match.local import box_snap, cube_symmetries, optimise_points, run_fine
+from scene_analogy.match.local import assign_points, box_snap, cube_symmetries, optimise_points, run_fine
 
 MIRROR = torch.diag(torch.tensor([-1.0, 1.0, 1.0]))
 
@@ -98,3 +98,23 @@ def test_spline_passes_through_optimised_points():
     assert torch.allclose(mapped, fine.optimised[0][roi_mask].double(), atol=1e-6)
     assert fine.object_cost[0, 1] == pytest.approx(0.7) and fine.cost[0] == pytest.approx(fine.object_cost[0].mean().item())
     assert not torch.allclose(fine.optimised[0, 0], fine.snapped[0, 0])  # the matched object moved
+
+
+def test_assign_points_recovers_a_permutation_and_keeps_extra_points():
+    """Slot 0: its points are a shuffled, slightly moved copy of its object's keypoints, so the
+    assignment undoes the shuffle (nearest-point snapping would not: two points share a nearest
+    keypoint). Slot 1: 4 points, an object of 2 keypoints: two points move, two stay. Padding stays."""
+    gen = torch.Generator().manual_seed(0)
+    ref = torch.zeros(2, 6, 3)
+    ref[0] = torch.tensor([[0.0, 0, 0], [0.3, 0, 0], [0.6, 0, 0], [0.9, 0, 0], [1.2, 0, 0], [1.5, 0, 0]])
+    ref[1, :2] = torch.tensor([[5.0, 0, 0], [5.0, 1, 0]])
+    perm = torch.randperm(6, generator=gen)
+    points = torch.zeros(2, 6, 3)
+    points[0] = ref[0, perm] + torch.tensor([0.14, 0.0, 0.0])  # every point nearer the next keypoint
+    points[1, :4] = torch.tensor([[5.0, 0.1, 0], [5.0, 0.9, 0], [9.0, 0, 0], [9.0, 1, 0]])
+    mask = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
+    out = assign_points(points, ref, torch.tensor([6, 2]), mask, max_points=512)
+    assert torch.equal(out[0], ref[0, perm])
+    assert torch.equal(out[1, :2], ref[1, :2]) and torch.equal(out[1, 2:], points[1, 2:])
+    untouched = assign_points(points, ref, torch.tensor([6, 2]), mask, max_points=5)  # slot 0 too large
+    assert torch.equal(untouched[0], points[0]) and torch.equal(untouched[1, :2], ref[1, :2])

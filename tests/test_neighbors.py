@@ -209,6 +209,20 @@ def test_distances_are_differentiable_and_finite_at_zero(device):
 
 
 @pytest.mark.parametrize("device", DEVICES)
+def test_spread_by_rank_by_hand(device):
+    """Ten points on a line at distances 0..9 from query 0: k = 4 keeps ranks floor(j * 10 / 4) =
+    0, 2, 5, 7. Query 1 has 3 points in its ball (<= k): all kept, in order, then padding."""
+    pts = torch.tensor([[[float(i), 0.0, 0.0] for i in range(10)]], device=device)
+    query = torch.tensor([[[0.0, 0.0, 0.0], [-7.0, 0.0, 0.0]]], device=device)
+    dist, idx, mask = nb.spread_by_rank(*nb.ball_query(query, pts, 9.5, 10), 4)
+    assert idx[0, 0].tolist() == [0, 2, 5, 7] and mask[0, 0].all()
+    assert dist[0, 0].tolist() == [0.0, 2.0, 5.0, 7.0]
+    assert idx[0, 1, :3].tolist() == [0, 1, 2] and mask[0, 1].tolist() == [True, True, True, False]
+    with pytest.raises(ValueError, match="k must be"):
+        nb.spread_by_rank(dist, idx, mask, 0)
+
+
+@pytest.mark.parametrize("device", DEVICES)
 def test_gather_and_masked_gather(device):
     rng = np.random.default_rng(8)
     values = torch.tensor(rng.normal(size=(2, 7, 4)), device=device)

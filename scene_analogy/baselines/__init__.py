@@ -47,13 +47,13 @@ class NoSemantics:
 
 
 def build_method(name: str, checkpoint=None, no_semantic_checkpoint=None, paper_checkpoint=None,
-                 device: str = "cpu", seed: int = 0):
+                 device: str = "cpu", seed: int = 0, bearing_weight: float = MatchConfig.bearing_weight):
     """The evaluation callable of a method name (module docstring). Checkpoints load only here."""
     from ..errors import DataError
     from ..evaluation import FieldMethod
     from ..field import load_field
 
-    cfg = MatchConfig(device=device)
+    cfg = MatchConfig(device=device, bearing_weight=bearing_weight)
     if name in ("ours", "ours_coarse"):
         field = load_field(checkpoint or PRETRAINED / "synthetic_default", map_location=device)
         return FieldMethod(field, field, cfg if name == "ours" else dataclasses.replace(cfg, fine=False))

@@ -219,6 +219,23 @@ def correspond_objects(linear, offset, roi_centres, roi_classes, ref_centres, re
     return match, (match >= 0).sum(1)
 
 
+def bearing_mismatch(linear, match, roi_rots, ref_rots) -> torch.Tensor:
+    """How far C maps turn the matched objects away from their reference objects' bearings, (C,) in [0, 1].
+
+    Per matched RoI object i -> j: 1 if the warped box frame A R_i and R_j differ in handedness (a
+    mirrored map onto an unmirrored layout, or the reverse), else (1 - cos t) / 2 with t the xz angle
+    between the warped front axis A R_i z and R_j z. Mean over matched objects (0 when none).
+    """
+    ok = match >= 0
+    ref = ref_rots[match.clamp_min(0)]  # (C, Nr, 3, 3)
+    warped = linear[:, None] @ roi_rots[None]  # (C, Nr, 3, 3)
+    flipped = torch.sign(torch.linalg.det(warped)) != torch.sign(torch.linalg.det(ref))
+    front_w, front_r = warped[..., [0, 2], 2], ref[..., [0, 2], 2]
+    cos = torch.nn.functional.cosine_similarity(front_w, front_r, dim=-1, eps=1e-9)
+    per_object = torch.where(flipped, torch.ones_like(cos), (1 - cos) / 2)
+    return (per_object * ok).sum(1) / ok.sum(1).clamp_min(1)
+
+
 @dataclass
 class CoarseResult:
     """Surviving coarse maps (rows sorted: most inliers, then lowest cost).
@@ -294,8 +311,10 @@ def run_coarse(roi_points, f_roi, roi_boxes, roi_classes, ref_points, f_ref, ref
         cost = point_cost.mean(1) if len(point_cost) else point_cost.new_zeros(0)
         match, num_inliers = correspond_objects(linear, offset, roi_boxes[0], roi_classes, ref_boxes[0],
                                                 ref_classes, cfg.inlier_dist)
-        # Most inliers first, then lowest cost; keep only the maps with the most inliers (>= 1).
-        order = torch.argsort(cost.double() - 4.0 * num_inliers.double())  # cost lies in [0, 2]
+        # Most inliers first, then lowest cost (+ the bearing penalty); keep only the maps with the
+        # most inliers (>= 1).
+        key = cost.double() + cfg.bearing_weight * bearing_mismatch(linear, match, roi_boxes[2], ref_boxes[2]).double()
+        order = torch.argsort(key - 4.0 * (1 + cfg.bearing_weight) * num_inliers.double())  # cost lies in [0, 2]
         best = int(num_inliers.max()) if len(num_inliers) else 0
         order = order[num_inliers[order] == best] if best > 0 else order[:0]
         refined = warped_footprints(linear, offset, *roi_boxes)
