@@ -160,13 +160,13 @@ def main(argv=None) -> None:
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"{NUM_QUERIES} queries vs {NUM_POINTS} keypoints; neighbours within 0.75 m: "
           f"mean {mask.sum(-1).float().mean():.0f}, min {mask.sum(-1).min()}")
-    print(f"{'preset':22s} {'layers':>6s} {'heads':>5s} {'ff':>5s} {'k':>4s} {'pool':>4s} {'width':>5s} {'queries/s':>10s}")
+    print(f"{'preset':30s} {'layers':>6s} {'heads':>5s} {'ff':>5s} {'k':>4s} {'pool':>4s} {'width':>5s} {'queries/s':>10s}")
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pretrained")
     shipped = {f"pretrained/{d}": load_config(os.path.join(root, d)) for d in sorted(os.listdir(root))
                if os.path.isfile(os.path.join(root, d, "config.json"))}
     for name, cfg in {**PRESETS, **shipped}.items():
         qps = queries_per_second(cfg, scene, device, args.repeats)
-        print(f"{name:22s} {cfg.num_layers:6d} {cfg.num_heads:5d} {cfg.feedforward:5d} {cfg.max_neighbors:4d} "
+        print(f"{name:30s} {cfg.num_layers:6d} {cfg.num_heads:5d} {cfg.feedforward:5d} {cfg.max_neighbors:4d} "
               f"{cfg.neighbor_pool:4d} {cfg.width:5d} {qps:10.0f}",
               flush=True)
     print(f"\ntraining steps/s (batch {TRAIN_BATCH} triplets x {TRAIN_QUERIES} queries, forward + backward + Adam)")

@@ -20,7 +20,7 @@ from scene_analogy.ply import read_ply_vertices
 from tests.browser import find_browser, open_page
 
 # Seed 4: a 12-object room. Over seeds 0-9 the benchmark (benchmarks/own_data.py) meets both targets
-# in 8/10 pairs with class labels and 5/10 without (the semantics-free checkpoint); README has the table.
+# in 7/10 pairs with class labels and 5/10 without (the semantics-free checkpoint); README has the table.
 PAIR = PairConfig(seed=4)
 SUFFIX = {"ply": ".ply", "ply_grey": ".ply", "npz": ".npz", "meshes": ""}
 UP = {"ply": "y", "ply_grey": "y", "npz": "z", "meshes": "z"}
