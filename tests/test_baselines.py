@@ -48,7 +48,7 @@ def pcp_on_copy(method, target, yaw=YAW, mirror=False) -> float:
     return summarise([record])["pcp@0.25"]
 
 
-@pytest.mark.parametrize("name", ["scene_graph", "point_feature", "registration"])
+@pytest.mark.parametrize("name", ["scene_graph", "scene_graph_assign", "point_feature", "registration"])
 def test_baseline_recovers_a_rigidly_moved_copy(target, name):
     assert pcp_on_copy(build_method(name), target) >= 0.9
 

@@ -7,6 +7,7 @@ Methods (`build_method(name, ...)`):
 - `ours_no_semantic`: `pretrained/no_semantic` with every class erased from both scenes (one class,
   so candidates pair any objects): what the method does without semantics.
 - `ours_paper`: the `paper` preset field; needs a checkpoint (none is shipped).
+- `scene_graph_assign`: the scene graph with our fine stage's point assignment (same placement as ours).
 - `scene_graph`, `point_feature` (FPFH in place of the learned field, same matcher),
   `registration` (RANSAC on FPFH + CPD): `scene_graph.py`, `fpfh.py`, `registration.py`.
 
@@ -26,7 +27,8 @@ from ..match.inputs import MatchConfig, MatchScene
 __all__ = ["METHODS", "build_method", "without_classes", "NoSemantics"]
 
 PRETRAINED = Path(__file__).resolve().parents[2] / "pretrained"
-METHODS = ("ours", "ours_coarse", "ours_no_semantic", "ours_paper", "scene_graph", "point_feature", "registration")
+METHODS = ("ours", "ours_coarse", "ours_no_semantic", "ours_paper", "scene_graph", "scene_graph_assign", "point_feature",
+           "registration")
 BASELINE_THRES = 2.0  # descriptor distances lie in [0, 2]: "no analogy" never comes from the cost
 
 
@@ -65,10 +67,11 @@ def build_method(name: str, checkpoint=None, no_semantic_checkpoint=None, paper_
             raise DataError(None, "method ours_paper needs --paper_checkpoint (no paper-preset checkpoint is shipped)")
         field = load_field(paper_checkpoint, map_location=device)
         return FieldMethod(field, field, cfg)
-    if name == "scene_graph":
+    if name in ("scene_graph", "scene_graph_assign"):
         from .scene_graph import SceneGraphMatcher
 
-        return SceneGraphMatcher(smoothing=cfg.local_rbf_smoothing)
+        return SceneGraphMatcher(smoothing=cfg.local_rbf_smoothing, assign=name == "scene_graph_assign",
+                                 assign_max_points=cfg.assign_max_points)
     if name == "point_feature":
         from .fpfh import FPFHField
 

@@ -19,7 +19,10 @@ Map: a similarity (yaw, mirror as found, xz scale) fitted to the matched box cen
 matched object: its box frame), then every RoI keypoint is snapped onto its matched reference box by
 the cube symmetry closest to that similarity (`match.local.box_snap`, the matcher's own snap), and
 the final map is the similarity refitted to all snapped keypoints plus a thin-plate spline over them
-(`common.map_from_pairs`). No assignment with a matched object: "no analogy".
+(`common.map_from_pairs`). No assignment with a matched object: "no analogy". With `assign=True`
+(method `scene_graph_assign`) the snapped keypoints first move onto distinct keypoints of their
+reference object, as in our fine stage (`match.local.assign_points`): the same point placement as
+ours, so the two differ only in how they choose the objects.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import numpy as np
 import torch
 
 from ..match.inputs import MatchScene, pad_objects
-from ..match.local import box_snap
+from ..match.local import assign_points, box_snap
 from .common import fit_similarity, map_from_pairs, single_map_result
 
 __all__ = ["SceneGraphMatcher"]
@@ -51,8 +54,12 @@ class SceneGraphMatcher:
 
     name = "scene_graph"
 
-    def __init__(self, smoothing: float = 0.5, unmatched_penalty: float = 1.0, max_assignments: int = 200_000):
+    def __init__(self, smoothing: float = 0.5, unmatched_penalty: float = 1.0, max_assignments: int = 200_000,
+                 assign: bool = False, assign_max_points: int = 512):
         self.smoothing, self.unmatched_penalty, self.max_assignments = smoothing, unmatched_penalty, max_assignments
+        self.assign, self.assign_max_points = assign, assign_max_points
+        if assign:
+            self.name = "scene_graph_assign"
 
     def assignments(self, target: MatchScene, reference: MatchScene, roi: np.ndarray) -> np.ndarray:
         """(K, R) reference object (or -1) per RoI object: all injective same-class assignments."""
@@ -110,7 +117,8 @@ class SceneGraphMatcher:
             linear, _ = fit_similarity(src_c, dst_c, reflect=mirrored if len(used) == 2 else None)
         else:  # one object: its box frames give the rotation (mirror when the handedness differs)
             linear = reference.box_rots[match[used[0]]] @ np.linalg.inv(target.box_rots[roi[used[0]]])
-        points, dst = self._snap(linear, target, reference, roi[used], match[used])
+        points, dst = self._snap(linear, target, reference, roi[used], match[used],
+                                 self.assign_max_points if self.assign else 0)
         corr = np.stack([roi[used], match[used]], 1)
         mirrored = bool(np.linalg.det(linear) < 0)
         amap = map_from_pairs(points, dst, self.smoothing, reflect=mirrored, cost=float(cost[best]),
@@ -119,12 +127,17 @@ class SceneGraphMatcher:
         return single_map_result(roi, amap, start)
 
     @staticmethod
-    def _snap(linear, target, reference, roi_objects, ref_objects) -> tuple[np.ndarray, np.ndarray]:
+    def _snap(linear, target, reference, roi_objects, ref_objects, assign_max_points: int = 0):
         """The matched RoI objects' keypoints (flat, object by object) and each one snapped onto its
-        matched reference box (`box_snap`, all objects in one batched call)."""
+        matched reference box (`box_snap`, all objects in one batched call); with
+        `assign_max_points` > 0 then assigned to distinct reference keypoints (`assign_points`)."""
         index, mask = pad_objects(target, roi_objects)
         t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
         box = lambda s, k: tuple(t(a[k]) for a in (s.box_centres, s.box_sizes, s.box_rots))  # noqa: E731
         lin = t(linear)[None].expand(len(roi_objects), 3, 3)
         snapped = box_snap(t(target.points[index]), lin, box(target, roi_objects), box(reference, ref_objects))
+        if assign_max_points > 0:
+            ref_index, ref_mask = pad_objects(reference, ref_objects)
+            snapped = assign_points(snapped, t(reference.points[ref_index]), torch.as_tensor(ref_mask.sum(1)),
+                                    torch.as_tensor(mask), assign_max_points)
         return target.points[index][mask].astype(np.float64), snapped.double().numpy()[mask]
