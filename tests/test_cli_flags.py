@@ -52,6 +52,21 @@ def test_match_defaults_and_accepted_viewer_flags():
         _parse(cli.add_match_flags, ["--scene_root", "r", "--local_valid_thres", "1.5"], "c", None))
 
 
+def test_bearing_term_follows_the_dataset_unless_given():
+    """3D-FRONT-like boxes (the objects' own frames) get the bearing term, ARKit-like ones do not; an
+    explicit --bearing_weight wins either way. --local_assign reaches the config."""
+    plain = _parse(cli.add_match_flags, ["--scene_root", "r"], "c", None)
+    assert cli.match_config_from_args(plain, canonical_boxes=True).bearing_weight == MatchConfig().bearing_weight > 0
+    assert cli.match_config_from_args(plain, canonical_boxes=False).bearing_weight == 0.0
+    given = _parse(cli.add_match_flags, ["--scene_root", "r", "--bearing_weight", "0.2", "--local_assign", "none"], "c", None)
+    for canonical in (True, False):
+        cfg = cli.match_config_from_args(given, canonical_boxes=canonical)
+        assert (cfg.bearing_weight, cfg.local_assign) == (0.2, "none")
+    from arkit import SPEC as ARKIT_SPEC
+    from threed_front import SPEC as FRONT_SPEC
+    assert FRONT_SPEC.canonical_boxes and not ARKIT_SPEC.canonical_boxes
+
+
 def test_point_sample_root_resolution(tmp_path):
     assert cli.resolve_point_sample_root("given", str(tmp_path), "dataset") == "given"
     assert cli.resolve_point_sample_root(None, str(tmp_path), "dataset") == "dataset"
