@@ -26,7 +26,8 @@ import sys
 import torch
 from timing import median_seconds  # benchmarks/ is on sys.path when run as a script
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, REPO)
 
 from scene_analogy.field import PRESETS, FieldConfig, load_config  # noqa: E402
 from scene_analogy.neighbors import ball_query, gather  # noqa: E402
@@ -161,7 +162,7 @@ def main(argv=None) -> None:
           f"{NUM_QUERIES} queries vs {NUM_POINTS} keypoints; neighbours within 0.75 m: "
           f"mean {mask.sum(-1).float().mean():.0f}, min {mask.sum(-1).min()}")
     print(f"{'preset':30s} {'layers':>6s} {'heads':>5s} {'ff':>5s} {'k':>4s} {'pool':>4s} {'width':>5s} {'queries/s':>10s}")
-    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pretrained")
+    root = os.path.join(REPO, "pretrained")
     shipped = {f"pretrained/{d}": load_config(os.path.join(root, d)) for d in sorted(os.listdir(root))
                if os.path.isfile(os.path.join(root, d, "config.json"))}
     for name, cfg in {**PRESETS, **shipped}.items():

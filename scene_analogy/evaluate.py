@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from .cli import resolve_point_sample_root, user_errors
+from .match.inputs import MatchConfig
 
 TABLE_KEYS = ("pcp@0.25", "pcp@0.5", "pcp@0.75", "bi_pcp@0.25", "chamfer_acc@0.15", "chamfer_acc@0.2",
               "sem_chamfer_acc@0.15", "seconds_per_pair", "num_pairs")
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--paper_checkpoint", default=None, help="paper-preset field of ours_paper (none is shipped)")
     p.add_argument("--num_pictures", type=int, default=4, help="pairs drawn per method")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--bearing_weight", type=float, default=0.5,
+    p.add_argument("--bearing_weight", type=float, default=MatchConfig.bearing_weight,
                    help="our coarse ranking's bearing term (match/coarse.py); 0 for boxes without a front (ARKit)")
     p.add_argument("--device", default="cpu")
     return p

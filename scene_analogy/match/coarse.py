@@ -238,7 +238,7 @@ def bearing_mismatch(linear, match, roi_rots, ref_rots) -> torch.Tensor:
 
 @dataclass
 class CoarseResult:
-    """Surviving coarse maps (rows sorted: most inliers, then lowest cost).
+    """Surviving coarse maps: those with the most inliers, lowest cost (+ bearing penalty) first.
 
     linear (C, 3, 3), offset (C, 3), mirror (C,) bool, cost (C,), point_cost (C, R) per RoI point,
     match (C, Nr) reference object per RoI object (-1 none), num_inliers (C,);
@@ -311,10 +311,9 @@ def run_coarse(roi_points, f_roi, roi_boxes, roi_classes, ref_points, f_ref, ref
         cost = point_cost.mean(1) if len(point_cost) else point_cost.new_zeros(0)
         match, num_inliers = correspond_objects(linear, offset, roi_boxes[0], roi_classes, ref_boxes[0],
                                                 ref_classes, cfg.inlier_dist)
-        # Most inliers first, then lowest cost (+ the bearing penalty); keep only the maps with the
-        # most inliers (>= 1).
+        # Keep only the maps with the most inliers (>= 1), ordered by cost + the bearing penalty.
         key = cost.double() + cfg.bearing_weight * bearing_mismatch(linear, match, roi_boxes[2], ref_boxes[2]).double()
-        order = torch.argsort(key - 4.0 * (1 + cfg.bearing_weight) * num_inliers.double())  # cost lies in [0, 2]
+        order = torch.argsort(key)
         best = int(num_inliers.max()) if len(num_inliers) else 0
         order = order[num_inliers[order] == best] if best > 0 else order[:0]
         refined = warped_footprints(linear, offset, *roi_boxes)

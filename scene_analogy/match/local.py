@@ -111,7 +111,7 @@ def assign_points(points, ref_points, ref_lengths, query_mask, max_points: int) 
     points are left as they are (the dense cost would be M^2 per slot)."""
     from scipy.optimize import linear_sum_assignment
 
-    num_slots, m, mr = points.shape[0], points.shape[1], ref_points.shape[1]
+    mr = ref_points.shape[1]
     rows_ok = (query_mask & (query_mask.sum(1, keepdim=True) <= max_points)).cpu().numpy()
     cols_ok = (torch.arange(mr, device=points.device)[None] < ref_lengths[:, None]).cpu().numpy()
     row_slot, row_pt = np.nonzero(rows_ok)
