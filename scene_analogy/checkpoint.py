@@ -4,7 +4,9 @@ A checkpoint always knows its own shape: `config` is `dataclasses.asdict(FieldCo
 rebuilds the module from it and then checks every weight against the module's own names and shapes,
 naming the first offending key. Files load with `torch.load(weights_only=True)`, which cannot execute
 code. `save_pretrained(dir, field)` writes `dir/model.pth` and a human-readable `dir/config.json`;
-`load_field(dir)` checks that the two agree.
+`load_field(dir)` checks that the two agree. An optional `calibration.json` beside the checkpoint,
+`{"local_valid_thres": x, ...}`, holds the matcher's no-analogy threshold measured for these weights
+(`scripts/calibrate_threshold.py` writes it); `load_field` puts it on `field.valid_threshold`.
 
 The authors' released `model.pth` is a pickled module, not a checkpoint of this kind; `load_field`
 says so and points at `python -m scene_analogy.convert_checkpoint`.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -28,10 +31,11 @@ if TYPE_CHECKING:
     from .field import ContextDescriptorField, FieldConfig
 
 __all__ = ["save_checkpoint", "load_field", "save_pretrained", "load_config", "config_from_dict",
-           "check_state_dict"]
+           "check_state_dict", "load_calibration"]
 
 MODEL_NAME = "model.pth"
 CONFIG_NAME = "config.json"
+CALIBRATION_NAME = "calibration.json"
 
 
 def save_checkpoint(path: str | os.PathLike, field: "ContextDescriptorField", **extra: Any) -> None:
@@ -85,6 +89,21 @@ def load_config(path: str | os.PathLike) -> "FieldConfig":
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DataError(path, f"not a readable JSON field config ({exc})") from None
     return config_from_dict(config, path)
+
+
+def load_calibration(folder: str | os.PathLike) -> float | None:
+    """The calibrated no-analogy threshold in `folder/calibration.json`, or None without that file."""
+    path = Path(folder) / CALIBRATION_NAME
+    if not path.is_file():
+        return None
+    try:
+        calibration = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(path, f"not a readable JSON calibration ({exc})") from None
+    value = calibration.get("local_valid_thres") if isinstance(calibration, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise DataError(path, f"'local_valid_thres' must be a positive number, got {value!r}")
+    return float(value)
 
 
 def check_state_dict(state: Any, field: "ContextDescriptorField", path: str | os.PathLike | None) -> None:
@@ -145,6 +164,7 @@ def load_field(path: str | os.PathLike, map_location="cpu", num_classes: int | N
 
     The field comes back in eval mode on `map_location`. Any mismatch between the config and the
     weights raises DataError naming the key; for a folder, `config.json` must match the checkpoint.
+    `field.valid_threshold` is the folder's calibrated no-analogy threshold (None without one).
     With `num_classes` (the data's class count), a field that embeds another number of classes is
     refused: its class ids would mean other classes (or lie outside its table).
     """
@@ -165,6 +185,7 @@ def load_field(path: str | os.PathLike, map_location="cpu", num_classes: int | N
     field = cfg.build()
     check_state_dict(payload["state_dict"], field, path)
     field.load_state_dict(payload["state_dict"])
+    field.valid_threshold = load_calibration(path.parent)
     if isinstance(map_location, (str, torch.device)):
         field = field.to(map_location)
     return field.eval()

@@ -89,10 +89,12 @@ def add_trainer_flags(p, preset_default: str, point_sample_root_default: str | N
     p.add_argument("--num_classes", type=int, default=None)
     p.add_argument("--semantics_emb_size", type=int, default=None, help="0 = semantics-free")
     p.add_argument("--distance_emb_size", type=int, default=None)
+    p.add_argument("--distance_hidden", type=int, default=None, help="hidden width of the distance MLP")
     p.add_argument("--transformer_num_layers", type=int, default=None)
     p.add_argument("--transformer_num_heads", type=int, default=None)
     p.add_argument("--transformer_feedforward", type=int, default=None)
     p.add_argument("--out_dim", type=int, default=None)
+    p.add_argument("--dropout", type=float, default=None, help="encoder dropout (training only)")
     p.add_argument("--load_feature_field", default=None, help="start from this checkpoint")
     p.add_argument("--val_every", type=int, default=100)
     p.add_argument("--val_scenes", type=int, default=32)
@@ -106,6 +108,7 @@ FIELD_FLAGS = {  # published flag -> FieldConfig field
     "semantics_emb_size": "semantics_emb_size", "distance_emb_size": "distance_emb_size",
     "transformer_num_layers": "num_layers", "transformer_num_heads": "num_heads",
     "transformer_feedforward": "feedforward", "out_dim": "out_dim",
+    "distance_hidden": "distance_hidden", "dropout": "dropout",  # ours, not in the published trainer
 }
 
 
@@ -275,7 +278,9 @@ def add_match_flags(p, checkpoint_default: str, point_sample_root_default: str |
     p.add_argument("--bearing_weight", type=float, default=None,
                    help="coarse ranking: cost + this x the objects' bearing mismatch (match/coarse.py); "
                         "default 0.5 where boxes carry the objects' own frames (3D-FRONT), 0 otherwise (ARKit)")
-    p.add_argument("--local_valid_thres", type=float, default=0.6, help="no analogy above this cost")
+    p.add_argument("--local_valid_thres", type=float, default=None,
+                   help="no analogy above this cost; default: the one calibrated for the local field "
+                        "(calibration.json beside its checkpoint), else 0.6")
     p.add_argument("--query_point_type", default="obj_match_points", choices=("obj_match_points",),
                    help="RoI points: each RoI object's surface samples")
     p.add_argument("--num_query", type=positive_int, default=50, help="RoI points per object (a sample_<N> folder)")

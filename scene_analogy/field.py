@@ -164,6 +164,9 @@ class ContextDescriptorField(nn.Module):
         self.feat_transformer = nn.TransformerEncoder(layer, cfg.num_layers, norm=nn.LayerNorm(d),
                                                       enable_nested_tensor=False)
         self.final_lin = nn.Linear(d, cfg.out_dim)
+        # The no-analogy cost threshold calibrated for these weights (`MatchConfig.valid_threshold`);
+        # `load_field` sets it from `calibration.json` beside the checkpoint. Not a weight: None here.
+        self.valid_threshold: float | None = None
 
     @property
     def device(self) -> torch.device:

@@ -184,7 +184,7 @@ def find_analogy(target: OwnScene, reference: OwnScene, roi_ids, checkpoint: str
     into_files = (UP_ROTATIONS[target.up], UP_ROTATIONS[reference.up])
     maps = [map_in_frame(m, *into_files) for m in result.maps]
     return OwnAnalogy(target, reference, tgt, ref, roi_ids, roi, result, str(path), semantic,
-                      cfg.local_valid_thres, maps)
+                      cfg.valid_threshold(field_module), maps)
 
 
 def _id_list(ids: np.ndarray, most: int = 20) -> str:

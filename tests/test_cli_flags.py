@@ -67,6 +67,17 @@ def test_bearing_term_follows_the_dataset_unless_given():
     assert FRONT_SPEC.canonical_boxes and not ARKIT_SPEC.canonical_boxes
 
 
+def test_trainer_architecture_flags_override_the_preset():
+    """No architecture flag: the preset itself; each flag given replaces just its field."""
+    from scene_analogy.field import PRESETS
+
+    assert cli.field_config_from_args(_parse(cli.add_trainer_flags, ["--scene_root", "r"], "fast")) == PRESETS["fast"]
+    a = _parse(cli.add_trainer_flags, ["--scene_root", "r", "--agg_radius_limit", "48", "--neighbor_pool", "100",
+                                       "--transformer_num_heads", "2", "--dropout", "0", "--distance_hidden", "64"], "fast")
+    assert cli.field_config_from_args(a) == dataclasses.replace(PRESETS["fast"], max_neighbors=48, neighbor_pool=100,
+                                                                num_heads=2, dropout=0.0, distance_hidden=64)
+
+
 def test_point_sample_root_resolution(tmp_path):
     assert cli.resolve_point_sample_root("given", str(tmp_path), "dataset") == "given"
     assert cli.resolve_point_sample_root(None, str(tmp_path), "dataset") == "dataset"

@@ -249,6 +249,26 @@ def test_sidecar_config_must_agree(tmp_path):
         load_field(tmp_path / "run")
 
 
+def test_calibrated_threshold_travels_with_the_checkpoint(tmp_path):
+    """calibration.json beside model.pth sets field.valid_threshold, which the matcher uses unless
+    MatchConfig gives a number; a bad file is a one-line error naming it."""
+    from scene_analogy.match.inputs import DEFAULT_VALID_THRES, MatchConfig
+
+    save_pretrained(tmp_path / "run", _field(SMALL))
+    plain = load_field(tmp_path / "run")
+    assert plain.valid_threshold is None and MatchConfig().valid_threshold(plain) == DEFAULT_VALID_THRES
+    (tmp_path / "run" / "calibration.json").write_text('{"local_valid_thres": 1.2, "pairs": 60}')
+    for path in (tmp_path / "run", tmp_path / "run" / "model.pth"):
+        field = load_field(path)
+        assert field.valid_threshold == 1.2 and MatchConfig().valid_threshold(field) == 1.2
+        assert MatchConfig(local_valid_thres=0.3).valid_threshold(field) == 0.3
+    for text in ('{"local_valid_thres": -1}', '{"local_valid_thres": "high"}', "[1.2]", "{"):
+        (tmp_path / "run" / "calibration.json").write_text(text)
+        with pytest.raises(DataError) as err:
+            load_field(tmp_path / "run")
+        assert str(tmp_path / "run" / "calibration.json") in str(err.value) and "\n" not in str(err.value)
+
+
 def test_field_of_another_class_count_is_refused_when_the_data_says_how_many(tmp_path):
     small = dataclasses.replace(SMALL, num_classes=8)
     save_checkpoint(tmp_path / "m.pth", _field(small))

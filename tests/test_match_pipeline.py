@@ -95,6 +95,13 @@ def test_high_threshold_and_inverse_roundtrip(tiny_field, target, tmp_path):
     strict = find_analogy(target, ref, [0, 1], tiny_field, tiny_field, MatchConfig(refine_steps=5, local_steps=5,
                                                                                     local_valid_thres=-1.0))
     assert strict.best is None and len(strict.maps) == 1
+    # Without a number in the config, the field's own calibrated threshold decides.
+    tiny_field.valid_threshold = -1.0
+    try:
+        calibrated = find_analogy(target, ref, [0, 1], tiny_field, tiny_field, MatchConfig(refine_steps=5, local_steps=5))
+    finally:
+        tiny_field.valid_threshold = None
+    assert calibrated.best is None and len(calibrated.maps) == 1
 
 
 def test_from_points_boxes():

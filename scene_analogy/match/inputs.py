@@ -17,7 +17,11 @@ from ..errors import DataError
 from ..keypoints import FLOOR_LABEL, Keypoints
 from ..scene import Scene
 
-__all__ = ["MatchScene", "MatchConfig", "pad_objects"]
+__all__ = ["MatchScene", "MatchConfig", "pad_objects", "DEFAULT_VALID_THRES"]
+
+# The no-analogy threshold of a field without its own calibration: measured for the `fast`
+# architecture (`pipeline.py`).
+DEFAULT_VALID_THRES = 0.6
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,10 @@ class MatchConfig:
     so a RoI of 20,000 points would need 3.2 GB per map and hours of CPU; a larger RoI fits the
     spline through a farthest-point subset of this many of its points (all other stages use every
     point). Evaluation RoIs (2-3 objects x 50 points) are far below it: their maps are unchanged.
-    local_valid_thres = 0.6 and fine_candidates = 1: see `pipeline.py` (chosen by measurement there).
+    local_valid_thres = None: the no-analogy cost threshold is a property of the local field (its
+    costs' scale), so by default it is the one calibrated for the field's weights (`calibration.json`
+    beside the checkpoint, read by `load_field`), else `DEFAULT_VALID_THRES` = 0.6, calibrated for the
+    `fast` architecture; a number given here wins. fine_candidates = 1: see `pipeline.py`.
     bearing_weight = 0.5 and local_assign = "snap": chosen on 60 synthetic calibration pairs (seed 1,
     not the scored pairs); see `pipeline.py`. The bearing term
     reads the box rotations as the objects' own frames (front +z, handedness kept by mirrors), which
@@ -63,7 +70,7 @@ class MatchConfig:
     local_lr: float = 1e-3
     local_rbf_smoothing: float = 0.5
     max_spline_centres: int = 1024  # larger RoIs: the spline goes through a farthest-point subset
-    local_valid_thres: float = 0.6
+    local_valid_thres: float | None = None  # None: the local field's calibrated threshold (see above)
     bearing_weight: float = 0.5  # coarse ranking: cost + this x `coarse.bearing_mismatch`; 0 for boxes without a front
     local_assign: str = "snap"  # one-to-one assignment onto reference keypoints: "snap" | "optimised" | "none" (local.py)
     assign_max_points: int = 512  # per RoI object; larger objects keep their optimised points
@@ -84,6 +91,14 @@ class MatchConfig:
         for name in ("refine_steps", "local_steps", "refine_points"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+    def valid_threshold(self, local_field) -> float:
+        """The no-analogy cost threshold: `local_valid_thres` if set, else the local field's calibrated
+        one (`valid_threshold`, from `calibration.json` beside its checkpoint), else DEFAULT_VALID_THRES."""
+        if self.local_valid_thres is not None:
+            return float(self.local_valid_thres)
+        calibrated = getattr(local_field, "valid_threshold", None)
+        return DEFAULT_VALID_THRES if calibrated is None else float(calibrated)
 
 
 @dataclass(frozen=True, eq=False)

@@ -51,9 +51,13 @@ most; the same RoIs matched into another held-out room cost 0.05-0.61 at the 0-5
 rejects 55 % (other rooms often do hold a valid analogy of the same furniture, so they are not all
 wrong). Re-measured with the bearing term and the assignment (costs come from the optimisation, so
 only the chosen maps change): true pairs 0.224 median, 0.443 p95, 0.529 max; other rooms 0.249 p10,
-0.528 median; 0.6 keeps all true pairs and rejects 37 %, 0.5 keeps 96.7 % and rejects 55 %. The threshold is a property of the field: re-measure it for another checkpoint (the flag is
-`--local_valid_thres`; with an untrained field `python benchmarks/match.py --thres-study` gives true
-copies 0.026-0.063 and unrelated rooms 0.154-0.603).
+0.528 median; 0.6 keeps all true pairs and rejects 37 %, 0.5 keeps 96.7 % and rejects 55 %.
+The threshold is a property of the field (its costs' scale): `scripts/calibrate_threshold.py`
+repeats this measurement for any checkpoint and writes `calibration.json` beside it, which the
+matcher then uses unless `--local_valid_thres` is given (`MatchConfig.valid_threshold`);
+`pretrained/synthetic_default/calibration.json` holds the 0.6 above, `synthetic_wide` (1.0 m
+neighbourhood) measures 1.2. With an untrained field `python benchmarks/match.py --thres-study`
+gives true copies 0.026-0.063 and unrelated rooms 0.154-0.603.
 """
 
 from __future__ import annotations
@@ -199,7 +203,7 @@ def find_analogy(target: MatchScene, reference: MatchScene, roi, local_field, gl
             linear64[c], offset64[c], fine.spline[c] if valid else None, float(fine.cost[c]),
             roi_points=roi_flat, correspondence=corr, meta=meta))
         result.object_costs.append(fine.object_cost[c].cpu().numpy())
-    if result.maps and result.maps[0].cost <= cfg.local_valid_thres:
+    if result.maps and result.maps[0].cost <= cfg.valid_threshold(local_field):
         result.best = result.maps[0]
     end = time.perf_counter()
     result.timings = {"coarse": coarse_done - start, "fine": end - coarse_done, "total": end - start}

@@ -1,0 +1,91 @@
+"""Calibrate a field's no-analogy threshold and write it beside the checkpoint (`calibration.json`).
+
+The threshold separates "this RoI has an analogy here" from "it has none" by the best map's cost,
+whose scale belongs to the field (`MatchConfig.valid_threshold`). It is measured on a calibration
+set that is never scored: the evaluation pairs of a separately seeded synthetic tree. For each
+pair, the best-map cost of the RoI matched into its true reference ("true") and into the next
+pair's reference, another room ("other"). The threshold is the smallest multiple of `--step`
+strictly above every true cost, so that no true analogy of the calibration set is rejected; the
+fraction of other-room RoIs it rejects is reported (other rooms often do hold a valid analogy of
+the same furniture, so not all of them should be rejected).
+
+    python -m scene_analogy.synthetic --save_root /tmp/calib/synthetic_scenes --num_scenes 600 --seed 1
+    python scripts/calibrate_threshold.py --checkpoint pretrained/synthetic_default \
+        --scene_root /tmp/calib/synthetic_scenes --write
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from scene_analogy import atomic  # noqa: E402
+from scene_analogy.checkpoint import CALIBRATION_NAME  # noqa: E402
+from scene_analogy.evaluation import augment_examples, match_scene  # noqa: E402
+from scene_analogy.field import load_field  # noqa: E402
+from scene_analogy.match.inputs import MatchConfig  # noqa: E402
+from scene_analogy.match.pipeline import find_analogy  # noqa: E402
+from scene_analogy.samples import PointSamples  # noqa: E402
+
+
+def best_costs(field, scene_root: str, num_pairs: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(true, other): best-map cost of each RoI in its own reference and in the next pair's one."""
+    samples = PointSamples(os.path.join(scene_root, "point_samples"), 50)
+    examples = augment_examples(scene_root, seed=0, limit=num_pairs)
+    if len(examples) < 2:
+        raise SystemExit(f"error: {scene_root}: need at least 2 evaluation pairs, found {len(examples)}")
+    cfg = MatchConfig(local_valid_thres=math.inf)  # every best map is kept: its cost is what is measured
+    true, other = [], []
+    for i, example in enumerate(tqdm(examples, desc="calibrate")):
+        target = match_scene(example.target, samples)
+        for reference, out in ((example.reference, true), (examples[(i + 1) % len(examples)].reference, other)):
+            result = find_analogy(target, match_scene(reference, samples), example.roi, field, field, cfg)
+            out.append(result.maps[0].cost if result.maps else math.inf)
+    return np.array(true), np.array(other)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", required=True, help="a checkpoint folder (model.pth + config.json)")
+    p.add_argument("--scene_root", required=True, help="a synthetic tree that is never scored (its _augment pairs)")
+    p.add_argument("--num_pairs", type=int, default=None, help="default: all evaluation pairs")
+    p.add_argument("--step", type=float, default=0.1, help="the threshold is a multiple of this")
+    p.add_argument("--write", action="store_true", help=f"write <checkpoint>/{CALIBRATION_NAME}")
+    args = p.parse_args(argv)
+    torch.manual_seed(0)
+    field = load_field(args.checkpoint)
+    true, other = best_costs(field, args.scene_root, args.num_pairs)
+    if not np.isfinite(true).all():
+        raise SystemExit(f"error: {int((~np.isfinite(true)).sum())} true pair(s) found no map at all")
+    threshold = round(math.floor(true.max() / args.step + 1) * args.step, 6)
+    finite = other[np.isfinite(other)]
+    record = {
+        "local_valid_thres": threshold,
+        "rule": f"smallest multiple of {args.step} above every true pair's best-map cost",
+        "scene_root": args.scene_root, "pairs": int(len(true)),
+        "true_cost": {"median": float(np.median(true)), "p95": float(np.percentile(true, 95)), "max": float(true.max())},
+        "other_room_cost": {"p10": float(np.percentile(finite, 10)), "median": float(np.median(finite))},
+        "other_room_rejected": float(np.mean(other > threshold)),
+    }
+    for name in ("true_cost", "other_room_cost"):
+        print(f"{name}: " + ", ".join(f"{k} {v:.3f}" for k, v in record[name].items()))
+    print(f"threshold {threshold}: keeps all {len(true)} true pairs, rejects {record['other_room_rejected']:.3f} "
+          "of the other-room RoIs")
+    for t in sorted({threshold, *np.round(np.arange(0.3, threshold + 0.25, 0.1), 2)}):
+        print(f"  at {t:.2f}: keeps {np.mean(true <= t):.3f} of true, rejects {np.mean(other > t):.3f} of other-room")
+    if args.write:
+        path = os.path.join(args.checkpoint, CALIBRATION_NAME)
+        atomic.write_json(path, record)
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
