@@ -103,12 +103,12 @@ def add_trainer_flags(p, preset_default: str, point_sample_root_default: str | N
 
 
 FIELD_FLAGS = {  # published flag -> FieldConfig field
-    "agg_radius": "radius", "agg_radius_limit": "max_neighbors", "neighbor_pool": "neighbor_pool",
-    "num_classes": "num_classes",
+    "agg_radius": "radius", "agg_radius_limit": "max_neighbors", "num_classes": "num_classes",
     "semantics_emb_size": "semantics_emb_size", "distance_emb_size": "distance_emb_size",
     "transformer_num_layers": "num_layers", "transformer_num_heads": "num_heads",
     "transformer_feedforward": "feedforward", "out_dim": "out_dim",
-    "distance_hidden": "distance_hidden", "dropout": "dropout",  # ours, not in the published trainer
+    # ours, not in the published trainer:
+    "neighbor_pool": "neighbor_pool", "distance_hidden": "distance_hidden", "dropout": "dropout",
 }
 
 
@@ -254,6 +254,7 @@ def add_match_flags(p, checkpoint_default: str, point_sample_root_default: str |
     """
     from .field_match import PAIR_TYPES
     from .metrics import BIJECTIVITY_ACC_THRES, CHAMFER_ACC_THRES, MAP_ACC_THRES
+    from .match.inputs import LOCAL_ASSIGN_MODES
 
     p.add_argument("--scene_root", required=True, help="triplet folders (augmented pairs in <scene_root>_augment)")
     p.add_argument("--point_sample_root", default=None, help="default: <scene_root>/point_samples if it exists, "
@@ -273,7 +274,7 @@ def add_match_flags(p, checkpoint_default: str, point_sample_root_default: str |
     p.add_argument("--global_mapping_type", default="scale_rot", choices=("scale_rot", "affine"))
     p.add_argument("--global_topk", type=positive_int, default=30)
     p.add_argument("--local_rbf_smoothing", type=float, default=0.5, help="spline smoothing (MatchConfig)")
-    p.add_argument("--local_assign", default="snap", choices=("snap", "optimised", "none"),
+    p.add_argument("--local_assign", default="snap", choices=LOCAL_ASSIGN_MODES,
                    help="one-to-one assignment of the fine stage's points to reference keypoints (match/local.py)")
     p.add_argument("--bearing_weight", type=float, default=None,
                    help="coarse ranking: cost + this x the objects' bearing mismatch (match/coarse.py); "

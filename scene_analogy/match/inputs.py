@@ -17,7 +17,10 @@ from ..errors import DataError
 from ..keypoints import FLOOR_LABEL, Keypoints
 from ..scene import Scene
 
-__all__ = ["MatchScene", "MatchConfig", "pad_objects", "DEFAULT_VALID_THRES"]
+__all__ = ["MatchScene", "MatchConfig", "pad_objects", "DEFAULT_VALID_THRES", "LOCAL_ASSIGN_MODES"]
+
+# MatchConfig.local_assign: what the fine stage assigns to reference keypoints (`local.py`, step 3).
+LOCAL_ASSIGN_MODES = ("snap", "optimised", "none")
 
 # The no-analogy threshold of a field without its own calibration: measured for the `fast`
 # architecture (`pipeline.py`).
@@ -81,8 +84,8 @@ class MatchConfig:
     device: str = "cpu"
 
     def __post_init__(self):
-        if self.local_assign not in ("snap", "optimised", "none"):
-            raise ValueError(f"local_assign must be 'snap', 'optimised' or 'none', got {self.local_assign!r}")
+        if self.local_assign not in LOCAL_ASSIGN_MODES:
+            raise ValueError(f"local_assign must be one of {LOCAL_ASSIGN_MODES}, got {self.local_assign!r}")
         if self.global_mapping_type not in ("scale_rot", "affine"):
             raise ValueError(f"global_mapping_type must be 'scale_rot' or 'affine', got {self.global_mapping_type!r}")
         for name in ("global_num_rot", "global_topk", "idw_k", "topk_maps", "fine_candidates", "max_spline_centres"):
