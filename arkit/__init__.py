@@ -15,8 +15,8 @@ All logic lives in `scene_analogy` (`scan_assets`, `scan_scenes`, `commands`); t
 the 3DOD files (`scans.py`) and names the defaults.
 """
 
-from scene_analogy.classes import ARKIT
-from scene_analogy.commands import DatasetSpec
+from scene_analogy.cli.dataset_commands import DatasetSpec
+from scene_analogy.structures.classes import ARKIT
 
 PROCESSED_ROOT = "./data/arkit_scenes_processed"
 # What the later commands say when the asset generator has not run yet.

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scene_analogy.commands import run_point_sampler
-from scene_analogy.scan_scenes import asset_meshes
+from scene_analogy.cli.dataset_commands import run_point_sampler
+from scene_analogy.data.scans import asset_meshes
 
 from . import ASSET_GEN_HINT, SPEC
 

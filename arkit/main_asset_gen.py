@@ -5,7 +5,7 @@ Run it before `arkit.extract_point_samples`, which samples these objects."""
 
 from __future__ import annotations
 
-from scene_analogy.commands import run_asset_gen
+from scene_analogy.cli.dataset_commands import run_asset_gen
 
 from . import SPEC
 from .scans import list_scans

@@ -4,7 +4,7 @@ metrics.json, pairs.json, maps/ and PNG pictures under --log_dir (`scene_analogy
 
 from __future__ import annotations
 
-from scene_analogy.commands import run_field_match
+from scene_analogy.cli.dataset_commands import run_field_match
 
 from . import SPEC
 

@@ -3,7 +3,7 @@ truth from ROOT's held-out triplets, written to `<ROOT>_augment` (`scene_analogy
 
 from __future__ import annotations
 
-from scene_analogy.commands import run_scene_augment
+from scene_analogy.cli.dataset_commands import run_scene_augment
 
 from . import SPEC
 

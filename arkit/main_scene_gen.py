@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scene_analogy.commands import run_scene_gen
-from scene_analogy.model_files import BOXES_FILE
-from scene_analogy.scan_assets import INFO_FILE
-from scene_analogy.scan_scenes import asset_pool, read_asset_info, read_scan_scenes
+from scene_analogy.cli.dataset_commands import run_scene_gen
+from scene_analogy.data.model_samples import BOXES_FILE
+from scene_analogy.data.scans import INFO_FILE, asset_pool, read_asset_info, read_scan_scenes
 
 from . import ASSET_GEN_HINT, SPEC
 

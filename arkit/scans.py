@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from scene_analogy.errors import DataError
-from scene_analogy.geometry import Z_UP_TO_Y_UP
-from scene_analogy.ply import read_ply_mesh
-from scene_analogy.pool import SPLITS
-from scene_analogy.scan_assets import Scan, ScanBox
-from scene_analogy.skips import SkipLog
+from scene_analogy.data.scans import Scan, ScanBox
+from scene_analogy.files.errors import DataError
+from scene_analogy.files.ply import read_ply_mesh
+from scene_analogy.files.skips import SkipLog
+from scene_analogy.ops.geometry import Z_UP_TO_Y_UP
+from scene_analogy.structures.pool import SPLITS
 
 MESH = "{}_3dod_mesh.ply"
 ANNOTATION = "{}_3dod_annotation.json"

@@ -29,8 +29,9 @@ from timing import median_seconds  # benchmarks/ is on sys.path when run as a sc
 REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, REPO)
 
-from scene_analogy.field import PRESETS, FieldConfig, load_config  # noqa: E402
-from scene_analogy.neighbors import ball_query, gather  # noqa: E402
+from scene_analogy.field.checkpoint import load_config  # noqa: E402
+from scene_analogy.field.model import PRESETS, FieldConfig  # noqa: E402
+from scene_analogy.ops.neighbors import ball_query, gather  # noqa: E402
 
 NUM_POINTS, NUM_QUERIES, NUM_OBJECTS, POINTS_PER_OBJECT = 1500, 1250, 30, 50
 
@@ -130,7 +131,7 @@ TRAIN_BATCH, TRAIN_QUERIES = 4, 32
 
 def training_steps_per_second(cfg: FieldConfig, scene, device, repeats: int) -> float:
     """One trainer step (scene_analogy.train.infonce) on 3 x TRAIN_BATCH copies of the room scene."""
-    from scene_analogy.train import infonce
+    from scene_analogy.training.loop import infonce
 
     points, labels, queries = (t.to(device) for t in scene)
     field = cfg.build().to(device).train()

@@ -28,11 +28,11 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from scene_analogy.field import PRESETS  # noqa: E402
+from scene_analogy.field.model import PRESETS  # noqa: E402
+from scene_analogy.fixtures.match_inputs import box_keypoint_scene, transformed_copy  # noqa: E402
 from scene_analogy.match.inputs import MatchConfig  # noqa: E402
 from scene_analogy.match.pipeline import find_analogy  # noqa: E402
-from scene_analogy.match.synthetic_pairs import box_keypoint_scene, transformed_copy  # noqa: E402
-from scene_analogy.scene import Scene  # noqa: E402
+from scene_analogy.structures.scene import Scene  # noqa: E402
 from scene_analogy.synthetic.dataset import layout_to_scene  # noqa: E402
 from scene_analogy.synthetic.objects import build_pool  # noqa: E402
 from scene_analogy.synthetic.rooms import generate_room  # noqa: E402

@@ -25,10 +25,10 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from benchmarks.match import big_scene  # noqa: E402
-from scene_analogy.field import load_field  # noqa: E402
+from scene_analogy.field.checkpoint import load_field  # noqa: E402
+from scene_analogy.fixtures.match_inputs import box_keypoint_scene, transformed_copy  # noqa: E402
 from scene_analogy.match.inputs import MatchConfig  # noqa: E402
 from scene_analogy.match.pipeline import find_analogy  # noqa: E402
-from scene_analogy.match.synthetic_pairs import box_keypoint_scene, transformed_copy  # noqa: E402
 
 REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 LIMIT_GB = 4.0

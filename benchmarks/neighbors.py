@@ -18,7 +18,7 @@ from timing import median_seconds  # benchmarks/ is on sys.path when run as a sc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
 
-from scene_analogy import neighbors as nb  # noqa: E402
+from scene_analogy.ops import neighbors as nb  # noqa: E402
 
 ROOM = (6.0, 3.0, 6.0)
 RADIUS = 0.75

@@ -32,10 +32,10 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from scene_analogy import atomic  # noqa: E402
-from scene_analogy.own_data import load_scene  # noqa: E402
-from scene_analogy.own_match import find_analogy  # noqa: E402
-from scene_analogy.own_pairs import FORMATS, PairConfig, make_pair, symmetric_pair, write_scene  # noqa: E402
+from scene_analogy.files import atomic  # noqa: E402
+from scene_analogy.fixtures.user_scene_pairs import FORMATS, PairConfig, make_pair, symmetric_pair, write_scene  # noqa: E402
+from scene_analogy.user_scenes.formats import load_scene  # noqa: E402
+from scene_analogy.user_scenes.matching import find_analogy  # noqa: E402
 
 UP = {"ply": "y", "ply_grey": "y", "npz": "z", "meshes": "z"}
 SUFFIX = {"ply": ".ply", "ply_grey": ".ply", "npz": ".npz", "meshes": ""}

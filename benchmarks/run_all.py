@@ -23,13 +23,13 @@ import platform
 import sys
 import time
 
-import torch
-
 import field as field_bench  # benchmarks/ is sys.path[0] when run as a script
 import match as match_bench
+import torch
 
-from scene_analogy import atomic  # noqa: E402  (match.py put the repository root on sys.path)
-from scene_analogy.field import PRESETS, load_field  # noqa: E402
+from scene_analogy.field.checkpoint import load_field  # noqa: E402
+from scene_analogy.field.model import PRESETS  # noqa: E402
+from scene_analogy.files import atomic  # noqa: E402  (match.py put the repository root on sys.path)
 from scene_analogy.match.inputs import MatchConfig  # noqa: E402
 
 DEFAULT_CHECKPOINT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pretrained", "synthetic_default")

@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from timing import median_seconds  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+
 from scene_analogy.fixtures.threed_front import write_tree  # noqa: E402
 from threed_front import extract_point_samples, main_scene_gen  # noqa: E402
 

@@ -23,8 +23,8 @@ import trimesh
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from scene_analogy import atomic  # noqa: E402
-from scene_analogy.own_pairs import PairConfig, make_pair, write_scene  # noqa: E402
+from scene_analogy.files import atomic  # noqa: E402
+from scene_analogy.fixtures.user_scene_pairs import PairConfig, make_pair, write_scene  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "own_pair"
 

@@ -19,8 +19,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli import positive_int, user_errors
-from .own_data import load_scene
+from scene_analogy.cli.boundary import user_errors
+from scene_analogy.cli.flags import positive_int
+from scene_analogy.user_scenes.formats import load_scene
 
 __all__ = ["load_scene", "find_analogy", "main"]
 
@@ -28,7 +29,7 @@ __all__ = ["load_scene", "find_analogy", "main"]
 def __getattr__(name: str):
     # The matcher (and torch) load on first use, so a command with a bad input file fails at once.
     if name == "find_analogy":
-        from .own_match import find_analogy
+        from scene_analogy.user_scenes.matching import find_analogy
 
         return find_analogy
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -64,9 +65,15 @@ def main(argv=None) -> None:
     with user_errors():
         target = load_scene(args.tgt, args.up, args.grey_levels, seed=args.seed)
         reference = load_scene(args.ref, args.up, args.grey_levels, seed=args.seed)
-        from .own_match import find_analogy
-        from .own_outputs import write_outputs
-        from .transfer import place_mesh, read_placement, read_points, transfer_points, write_points
+        from scene_analogy.user_scenes.matching import find_analogy
+        from scene_analogy.user_scenes.outputs import write_outputs
+        from scene_analogy.user_scenes.transfer import (
+            place_mesh,
+            read_placement,
+            read_points,
+            transfer_points,
+            write_points,
+        )
 
         lists = [read_points(f) for f in args.transfer]  # every input is checked before the matcher runs
         placement = read_placement(args.place, args.pose, args.up) if args.place else None

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import torch
 
-from .cli import user_errors
-from .scene import scene_dirs
+from scene_analogy.cli.boundary import user_errors
+from scene_analogy.field.checkpoint import PRETRAINED
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "pretrained" / "synthetic_default"
+DEFAULT_CHECKPOINT = PRETRAINED / "synthetic_default"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,33 +32,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def ensure_pairs(root: Path, num_pairs: int, seed: int) -> None:
-    """Generate a small held-out set when the root has fewer evaluation pairs than asked for."""
-    aug = root.parent / f"{root.name}_augment"
-    if (root / "object_pool.json").is_file() and aug.is_dir() and len(scene_dirs(aug, "test")) >= num_pairs:
-        return
-    from .synthetic.dataset import SyntheticConfig, generate_dataset
-
-    # Only held-out scenes are needed here (training has its own data): half train keeps swaps possible.
-    cfg = SyntheticConfig(num_scenes=max(2 * num_pairs, 8), seed=seed, train_ratio=0.5, sample_counts=(50,))
-    summary = generate_dataset(root, cfg)
-    print(f"generated {summary['eval_pairs']} evaluation pairs under {aug}")
-
-
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     start = time.perf_counter()
     with user_errors():
-        from .evaluation import augment_examples, evaluate_examples
-        from .field_match import save_pair_pictures
-        from .field import load_field
-        from .match.inputs import MatchConfig
-        from .metrics import format_table, write_metrics_json
-        from .samples import PointSamples
+        from scene_analogy.evaluation.examples import augment_examples
+        from scene_analogy.evaluation.loop import evaluate_examples
+        from scene_analogy.evaluation.metrics import format_table, write_metrics_json
+        from scene_analogy.evaluation.run import save_pair_pictures
+        from scene_analogy.field.checkpoint import load_field
+        from scene_analogy.match.inputs import MatchConfig
+        from scene_analogy.structures.samples import PointSamples
+        from scene_analogy.synthetic.dataset import ensure_eval_pairs
 
         root, out = Path(args.scene_root), Path(args.log_dir)
         field = load_field(args.checkpoint, map_location=args.device)  # fail fast, before generating data
-        ensure_pairs(root, args.num_pairs, args.seed)
+        ensure_eval_pairs(root, args.num_pairs, args.seed)
         samples = PointSamples(root / "point_samples", 50)
         examples = augment_examples(root, seed=args.seed, limit=args.num_pairs)
         cfg = MatchConfig(device=args.device)

@@ -24,17 +24,13 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
-from .cli import resolve_point_sample_root, user_errors
-from .match.inputs import MatchConfig
-
-TABLE_KEYS = ("pcp@0.25", "pcp@0.5", "pcp@0.75", "bi_pcp@0.25", "chamfer_acc@0.15", "chamfer_acc@0.2",
-              "sem_chamfer_acc@0.15", "seconds_per_pair", "num_pairs")
+from scene_analogy.cli.boundary import user_errors
+from scene_analogy.cli.flags import resolve_point_sample_root
+from scene_analogy.match.inputs import MatchConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .baselines import METHODS
+    from scene_analogy.baselines import METHODS
 
     p = argparse.ArgumentParser(prog="python -m scene_analogy.evaluate", description=__doc__.splitlines()[0])
     p.add_argument("--scene_root", required=True, help="scene root; its evaluation pairs are in <root>_augment")
@@ -54,31 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def markdown_table(results: dict, command: str) -> str:
-    """results.md: one row per method, the TABLE_KEYS columns."""
-    lines = ["| method | " + " | ".join(TABLE_KEYS) + " |", "| --- |" + " --- |" * len(TABLE_KEYS)]
-    for method, metrics in results.items():
-        cells = []
-        for key in TABLE_KEYS:
-            value = metrics.get(key)
-            cells.append("n/a" if value is None else str(value) if key == "num_pairs"
-                         else f"{value:.2f} s" if key == "seconds_per_pair" else f"{value:.3f}")
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + f"\n\nCommand: `{command}`\n"
-
-
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     command = "python -m scene_analogy.evaluate " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     start = time.perf_counter()
     with user_errors():
-        from . import atomic
-        from .baselines import METHODS, build_method
-        from .errors import DataError
-        from .evaluation import augment_examples, evaluate_method, pair_rows
-        from .field_match import save_pair_pictures
-        from .metrics import format_table, write_metrics_json
-        from .samples import PointSamples
+        from scene_analogy.baselines import METHODS, build_method
+        from scene_analogy.evaluation.examples import augment_examples
+        from scene_analogy.evaluation.run import compare_methods, markdown_table
+        from scene_analogy.files.errors import DataError
+        from scene_analogy.structures.samples import PointSamples
 
         names = [m.strip() for m in args.methods.split(",") if m.strip()]
         unknown = [m for m in names if m not in METHODS]
@@ -94,17 +75,7 @@ def main(argv=None) -> None:
         # Build every method first: a missing checkpoint fails before hours of matching.
         methods = {name: build_method(name, args.checkpoint, args.no_semantic_checkpoint, args.paper_checkpoint,
                                       args.device, args.seed, args.bearing_weight) for name in names}
-        results = {}
-        for name, method in methods.items():
-            torch.manual_seed(args.seed)
-            metrics, records, outputs = evaluate_method(examples, samples, method, desc=name)
-            save_pair_pictures(examples, records, outputs, samples, out / name, args.num_pictures)
-            write_metrics_json(out / name / "metrics.json", metrics)
-            atomic.write_json(out / name / "pairs.json", pair_rows(examples, records, outputs))
-            results[name] = metrics
-            write_metrics_json(out / "results.json", results)
-            atomic.write_text(out / "results.md", markdown_table(results, command))
-            print(f"\n{name}\n{format_table(metrics)}", flush=True)
+        results = compare_methods(examples, samples, methods, out, command, args.num_pictures, args.seed)
     print(f"\n{markdown_table(results, command)}")
     print(f"wrote {out / 'results.json'}, {out / 'results.md'} and pictures under {out} "
           f"({time.perf_counter() - start:.0f} s in all)")

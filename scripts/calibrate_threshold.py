@@ -27,13 +27,16 @@ from tqdm import tqdm
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from scene_analogy import atomic  # noqa: E402
-from scene_analogy.checkpoint import CALIBRATION_NAME  # noqa: E402
-from scene_analogy.evaluation import augment_examples, match_scene  # noqa: E402
-from scene_analogy.field import load_field  # noqa: E402
+from scene_analogy.evaluation.examples import augment_examples  # noqa: E402
+from scene_analogy.evaluation.loop import match_scene  # noqa: E402
+from scene_analogy.field.checkpoint import (
+    CALIBRATION_NAME,  # noqa: E402
+    load_field,  # noqa: E402
+)
+from scene_analogy.files import atomic  # noqa: E402
 from scene_analogy.match.inputs import MatchConfig  # noqa: E402
 from scene_analogy.match.pipeline import find_analogy  # noqa: E402
-from scene_analogy.samples import PointSamples  # noqa: E402
+from scene_analogy.structures.samples import PointSamples  # noqa: E402
 
 
 def best_costs(field, scene_root: str, num_pairs: int | None) -> tuple[np.ndarray, np.ndarray]:

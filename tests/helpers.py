@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from scene_analogy.classes import THREED_FRONT
-from scene_analogy.geometry import yaw_matrix
-from scene_analogy.pool import ModelInfo, ObjectPool
-from scene_analogy.scene import FloorPlan, Scene
+from scene_analogy.ops.geometry import yaw_matrix
+from scene_analogy.structures.classes import THREED_FRONT
+from scene_analogy.structures.pool import ModelInfo, ObjectPool
+from scene_analogy.structures.scene import FloorPlan, Scene
 
 
 def stub_pool(models_per_class: int = 6, seed: int = 0) -> ObjectPool:
@@ -45,7 +45,7 @@ def random_scene(pool: ObjectPool, num_objects: int, rng: np.random.Generator, s
 
 def write_box_samples(pool: ObjectPool, root, count: int = 50, seed: int = 0) -> None:
     """Random points inside each model's canonical box, in the sample_<N> layout."""
-    from scene_analogy.samples import write_samples
+    from scene_analogy.structures.samples import write_samples
 
     rng = np.random.default_rng(seed)
     for m in pool.models:
@@ -57,8 +57,8 @@ def write_tiny_triplet_root(root, num_train: int = 8, num_test: int = 4, seed: i
     """A scene root with stub-pool triplets and box samples: enough to train on in seconds."""
     from pathlib import Path
 
-    from scene_analogy.scene import write_triplet
-    from scene_analogy.triplets import SwapSampler, TripletConfig, make_triplet
+    from scene_analogy.data.triplets import SwapSampler, TripletConfig, make_triplet
+    from scene_analogy.structures.scene import write_triplet
 
     root = Path(root)
     pool = stub_pool()

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from scene_analogy.errors import DataError
-from scene_analogy.geometry import MIRROR_X, yaw_matrix
+from scene_analogy.files.errors import DataError
 from scene_analogy.match.analogy_map import AnalogyMap
 from scene_analogy.match.rbf import fit_thin_plate
+from scene_analogy.ops.geometry import MIRROR_X, yaw_matrix
 
 
 def _map_with_spline(seed: int = 0) -> AnalogyMap:

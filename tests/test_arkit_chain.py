@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from arkit import extract_point_samples, main_asset_gen, main_field_match, main_scene_augment, main_scene_gen, trainer
-from scene_analogy.classes import ARKIT
-from scene_analogy.field import load_field
+from scene_analogy.field.checkpoint import load_field
 from scene_analogy.fixtures.arkit import write_tree
-from scene_analogy.pool import ObjectPool
-from scene_analogy.scene import read_eval_pair, read_triplet, scene_dirs
+from scene_analogy.structures.classes import ARKIT
+from scene_analogy.structures.pool import ObjectPool
+from scene_analogy.structures.scene import read_eval_pair, read_triplet, scene_dirs
 
 REPO = Path(__file__).resolve().parents[1]
 ROOT = "./data/arkit_large_noise"

@@ -13,13 +13,13 @@ import trimesh
 
 from arkit import extract_point_samples, main_asset_gen
 from arkit.scans import read_boxes
-from scene_analogy.classes import ARKIT
+from scene_analogy.files.mesh import load_mesh
+from scene_analogy.files.ply import write_ply
+from scene_analogy.files.skips import SkipLog
 from scene_analogy.fixtures.arkit import grid_walls
 from scene_analogy.fixtures.threed_front import grid_floor
-from scene_analogy.geometry import Z_UP_TO_Y_UP, upright_yaw_boxes, yaw_matrix
-from scene_analogy.mesh_io import load_mesh
-from scene_analogy.ply import write_ply
-from scene_analogy.skips import SkipLog
+from scene_analogy.ops.geometry import Z_UP_TO_Y_UP, upright_yaw_boxes, yaw_matrix
+from scene_analogy.structures.classes import ARKIT
 
 SIGNS = np.array([[i, j, k] for i in (-1, 1) for j in (-1, 1) for k in (-1, 1)], dtype=np.float64)
 FLOOR_Z, WALL_TOP = -1.3, 2.5  # the room's walls reach 2.5 m above its floor; the table is 0.8 m tall

@@ -1,6 +1,6 @@
 import pytest
 
-from scene_analogy import atomic
+from scene_analogy.files import atomic
 
 
 def test_interrupted_writes_leave_nothing(tmp_path):

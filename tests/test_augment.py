@@ -1,7 +1,7 @@
 import numpy as np
 
-from scene_analogy.augment import AugmentConfig, augment_scene, class_histograms, nearest_histogram_scene
-from scene_analogy.geometry import box_corners_xz, points_in_polygon
+from scene_analogy.data.eval_pairs import AugmentConfig, augment_scene, class_histograms, nearest_histogram_scene
+from scene_analogy.ops.geometry import box_corners_xz, points_in_polygon
 from tests.helpers import random_scene, stub_pool
 
 
@@ -62,8 +62,8 @@ def test_distractors_come_from_nearest_histogram_scene():
 
 
 def test_floors_with_holes_and_disjoint_parts():
-    from scene_analogy.augment import inside_floor, jitter_outline
-    from scene_analogy.scene import FloorPlan
+    from scene_analogy.data.eval_pairs import inside_floor, jitter_outline
+    from scene_analogy.structures.scene import FloorPlan
 
     outer = np.array([[0, 0], [6, 0], [6, 5], [0, 5]], dtype=float)
     hole = np.array([[2, 2], [3, 2], [3, 3], [2, 3]], dtype=float)

@@ -12,11 +12,11 @@ from scene_analogy.baselines.common import fit_similarity, map_from_pairs, objec
 from scene_analogy.baselines.fpfh import FPFHField
 from scene_analogy.baselines.registration import cpd_nonrigid
 from scene_analogy.baselines.scene_graph import SceneGraphMatcher
-from scene_analogy.field import FieldConfig
+from scene_analogy.evaluation.metrics import PairRecord, summarise
+from scene_analogy.field.model import FieldConfig
+from scene_analogy.fixtures.match_inputs import box_keypoint_scene, select_objects, transformed_copy, true_linear
 from scene_analogy.match.inputs import MatchConfig
 from scene_analogy.match.pipeline import find_analogy
-from scene_analogy.match.synthetic_pairs import box_keypoint_scene, select_objects, transformed_copy, true_linear
-from scene_analogy.metrics import PairRecord, summarise
 from tests.helpers import random_scene, stub_pool
 
 YAW, OFFSET = 1.1, np.array([2.0, 0.0, -1.0])
@@ -129,7 +129,7 @@ def test_no_semantics_erases_classes(target):
 
 
 def test_paper_ablation_needs_a_checkpoint():
-    from scene_analogy.errors import DataError
+    from scene_analogy.files.errors import DataError
 
     with pytest.raises(DataError, match="paper_checkpoint"):
         build_method("ours_paper")

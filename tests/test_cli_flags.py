@@ -5,10 +5,10 @@ import dataclasses
 
 import pytest
 
-from scene_analogy import cli
-from scene_analogy.augment import AugmentConfig
+from scene_analogy.cli import flags
+from scene_analogy.data.eval_pairs import AugmentConfig
+from scene_analogy.data.triplets import TripletConfig
 from scene_analogy.match.inputs import MatchConfig
-from scene_analogy.triplets import TripletConfig
 
 
 def _parse(builder, argv=(), *args, **kwargs):
@@ -18,49 +18,49 @@ def _parse(builder, argv=(), *args, **kwargs):
 
 
 def test_sample_and_scene_gen_defaults():
-    a = _parse(cli.add_sample_flags, (), None, "./samples")
+    a = _parse(flags.add_sample_flags, (), None, "./samples")
     assert (a.obj_root, a.save_root, a.mesh_num_samples, a.save_num_samples, a.seed) == (None, "./samples", 10000, [50], 0)
-    a = _parse(cli.add_scene_gen_flags, (), scene_root_default="./raw", save_root_default="./out",
+    a = _parse(flags.add_scene_gen_flags, (), scene_root_default="./raw", save_root_default="./out",
                point_sample_root_default="./samples")
     assert (a.num_scenes, a.num_load_layout, a.seed, a.max_trans_noise, a.max_rot_noise, a.train_ratio) == (-1, -1, 0, 0.1, 22.5, 0.9)
     assert (a.rescaling_method, a.topk_aspect_sampling, a.ignore_subclass) == ("box_scale", 100, False)
-    cfg = cli.scene_gen_config_from_args(_parse(cli.add_scene_gen_flags, ["--max_trans_noise", "0.5", "--max_rot_noise", "90",
+    cfg = flags.scene_gen_config_from_args(_parse(flags.add_scene_gen_flags, ["--max_trans_noise", "0.5", "--max_rot_noise", "90",
                                                                         "--ignore_subclass"], scene_root_default="r",
                                                 save_root_default="o", point_sample_root_default="s"))
     assert cfg.triplet == TripletConfig(trans_noise=0.5, rot_noise_deg=90.0, ignore_subclass=True)
 
 
 def test_augment_defaults_are_the_config_defaults():
-    a = _parse(cli.add_augment_flags, ["--orig_scene_root", "x"])
+    a = _parse(flags.add_augment_flags, ["--orig_scene_root", "x"])
     assert a.save_root is None and a.seed == 0
-    assert cli.augment_config_from_args(a) == AugmentConfig()
+    assert flags.augment_config_from_args(a) == AugmentConfig()
     with pytest.raises(SystemExit):
-        _parse(cli.add_augment_flags, [])  # --orig_scene_root is required without a dataset default
+        _parse(flags.add_augment_flags, [])  # --orig_scene_root is required without a dataset default
 
 
 def test_match_defaults_and_accepted_viewer_flags():
-    a = _parse(cli.add_match_flags, ["--scene_root", "r", "--vis_method", "screen", "--vis_local_match_mode", "intra_match",
+    a = _parse(flags.add_match_flags, ["--scene_root", "r", "--vis_method", "screen", "--vis_local_match_mode", "intra_match",
                                      "--num_vert_split", "1", "--eval_reps", "1"], "ckpt", "./samples")
     assert (a.batch_size, a.scene_buffer_size, a.num_query, a.query_point_type, a.scene_pair_type) == (1, -1, 50, "obj_match_points", "augment")
     assert (a.map_acc_thres, a.bijectivity_acc_thres, a.chamfer_acc_thres) == ([.25, .5, .75], [.25, .5, .75], [.15, .2, .25])
-    assert cli.match_config_from_args(a) == MatchConfig()
-    thresholds = cli.thresholds_from_args(a)
+    assert flags.match_config_from_args(a) == MatchConfig()
+    thresholds = flags.thresholds_from_args(a)
     assert thresholds["chamfer_thresholds"] == (0.15, 0.2, 0.25)
     for flag in ("global_num_rot", "global_dist_valid_thres", "global_mapping_type", "global_topk", "local_rbf_smoothing"):
         assert getattr(a, flag) == getattr(MatchConfig(), flag), flag
-    assert dataclasses.replace(MatchConfig(), local_valid_thres=1.5) == cli.match_config_from_args(
-        _parse(cli.add_match_flags, ["--scene_root", "r", "--local_valid_thres", "1.5"], "c", None))
+    assert dataclasses.replace(MatchConfig(), local_valid_thres=1.5) == flags.match_config_from_args(
+        _parse(flags.add_match_flags, ["--scene_root", "r", "--local_valid_thres", "1.5"], "c", None))
 
 
 def test_bearing_term_follows_the_dataset_unless_given():
     """3D-FRONT-like boxes (the objects' own frames) get the bearing term, ARKit-like ones do not; an
     explicit --bearing_weight wins either way. --local_assign reaches the config."""
-    plain = _parse(cli.add_match_flags, ["--scene_root", "r"], "c", None)
-    assert cli.match_config_from_args(plain, canonical_boxes=True).bearing_weight == MatchConfig().bearing_weight > 0
-    assert cli.match_config_from_args(plain, canonical_boxes=False).bearing_weight == 0.0
-    given = _parse(cli.add_match_flags, ["--scene_root", "r", "--bearing_weight", "0.2", "--local_assign", "none"], "c", None)
+    plain = _parse(flags.add_match_flags, ["--scene_root", "r"], "c", None)
+    assert flags.match_config_from_args(plain, canonical_boxes=True).bearing_weight == MatchConfig().bearing_weight > 0
+    assert flags.match_config_from_args(plain, canonical_boxes=False).bearing_weight == 0.0
+    given = _parse(flags.add_match_flags, ["--scene_root", "r", "--bearing_weight", "0.2", "--local_assign", "none"], "c", None)
     for canonical in (True, False):
-        cfg = cli.match_config_from_args(given, canonical_boxes=canonical)
+        cfg = flags.match_config_from_args(given, canonical_boxes=canonical)
         assert (cfg.bearing_weight, cfg.local_assign) == (0.2, "none")
     from arkit import SPEC as ARKIT_SPEC
     from threed_front import SPEC as FRONT_SPEC
@@ -69,20 +69,20 @@ def test_bearing_term_follows_the_dataset_unless_given():
 
 def test_trainer_architecture_flags_override_the_preset():
     """No architecture flag: the preset itself; each flag given replaces just its field."""
-    from scene_analogy.field import PRESETS
+    from scene_analogy.field.model import PRESETS
 
-    assert cli.field_config_from_args(_parse(cli.add_trainer_flags, ["--scene_root", "r"], "fast")) == PRESETS["fast"]
-    a = _parse(cli.add_trainer_flags, ["--scene_root", "r", "--agg_radius_limit", "48", "--neighbor_pool", "100",
+    assert flags.field_config_from_args(_parse(flags.add_trainer_flags, ["--scene_root", "r"], "fast")) == PRESETS["fast"]
+    a = _parse(flags.add_trainer_flags, ["--scene_root", "r", "--agg_radius_limit", "48", "--neighbor_pool", "100",
                                        "--transformer_num_heads", "2", "--dropout", "0", "--distance_hidden", "64"], "fast")
-    assert cli.field_config_from_args(a) == dataclasses.replace(PRESETS["fast"], max_neighbors=48, neighbor_pool=100,
+    assert flags.field_config_from_args(a) == dataclasses.replace(PRESETS["fast"], max_neighbors=48, neighbor_pool=100,
                                                                 num_heads=2, dropout=0.0, distance_hidden=64)
 
 
 def test_point_sample_root_resolution(tmp_path):
-    assert cli.resolve_point_sample_root("given", str(tmp_path), "dataset") == "given"
-    assert cli.resolve_point_sample_root(None, str(tmp_path), "dataset") == "dataset"
+    assert flags.resolve_point_sample_root("given", str(tmp_path), "dataset") == "given"
+    assert flags.resolve_point_sample_root(None, str(tmp_path), "dataset") == "dataset"
     (tmp_path / "point_samples").mkdir()
-    assert cli.resolve_point_sample_root(None, str(tmp_path), "dataset") == str(tmp_path / "point_samples")
+    assert flags.resolve_point_sample_root(None, str(tmp_path), "dataset") == str(tmp_path / "point_samples")
 
 
 @pytest.mark.parametrize("module", ["threed_front.extract_point_samples", "threed_front.main_scene_gen",

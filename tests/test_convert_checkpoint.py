@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
-from scene_analogy.convert_checkpoint import convert_checkpoint, read_authors_checkpoint
-from scene_analogy.errors import DataError
-from scene_analogy.field import load_field
+from scene_analogy.field.authors import convert_checkpoint, read_authors_checkpoint
+from scene_analogy.field.checkpoint import load_field
+from scene_analogy.files.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
 AUTHORS_MODULE = "threed_front.feature_field"

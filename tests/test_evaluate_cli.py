@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from scene_analogy import evaluate
-from scene_analogy.demo import ensure_pairs
-from scene_analogy.metrics import MAP_ACC_THRES
+from scene_analogy.evaluation.metrics import MAP_ACC_THRES
+from scene_analogy.synthetic.dataset import ensure_eval_pairs
 
 METHODS = ["scene_graph", "registration", "ours_coarse"]
 
@@ -17,7 +17,7 @@ METHODS = ["scene_graph", "registration", "ours_coarse"]
 @pytest.fixture(scope="module")
 def scene_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("data") / "synthetic"
-    ensure_pairs(root, 2, 0)
+    ensure_eval_pairs(root, 2, 0)
     return root
 
 

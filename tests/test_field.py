@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from scene_analogy.checkpoint import save_checkpoint, save_pretrained
-from scene_analogy.errors import DataError
-from scene_analogy.field import PRESETS, FieldConfig, load_field, semantics_free
+from scene_analogy.field.checkpoint import load_field, save_checkpoint, save_pretrained
+from scene_analogy.field.model import PRESETS, FieldConfig, semantics_free
+from scene_analogy.files.errors import DataError
 
 SMALL = FieldConfig(max_neighbors=12, num_layers=2, num_heads=4, feedforward=32, out_dim=48)
 

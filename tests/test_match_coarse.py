@@ -9,12 +9,19 @@ import numpy as np
 import pytest
 import torch
 
-from scene_analogy.field import FieldConfig
-from scene_analogy.match.coarse import (bearing_mismatch, footprint_iou, generate_candidates, greedy_keep,
-                                        run_coarse, warped_footprints, yaw_rotation)
+from scene_analogy.field.model import FieldConfig
+from scene_analogy.fixtures.match_inputs import box_keypoint_scene, transformed_copy, true_linear
+from scene_analogy.match.coarse import (
+    bearing_mismatch,
+    footprint_iou,
+    generate_candidates,
+    greedy_keep,
+    run_coarse,
+    warped_footprints,
+    yaw_rotation,
+)
 from scene_analogy.match.idw import idw_cost, idw_descriptors
 from scene_analogy.match.inputs import MatchConfig, pad_objects
-from scene_analogy.match.synthetic_pairs import box_keypoint_scene, transformed_copy, true_linear
 from tests.helpers import random_scene, stub_pool
 
 

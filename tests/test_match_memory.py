@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from scene_analogy.field import FieldConfig
+from scene_analogy.field.model import FieldConfig
+from scene_analogy.fixtures.match_inputs import box_keypoint_scene, transformed_copy
 from scene_analogy.match import coarse
 from scene_analogy.match.inputs import MatchConfig
 from scene_analogy.match.pipeline import find_analogy
-from scene_analogy.match.synthetic_pairs import box_keypoint_scene, transformed_copy
 from tests.helpers import random_scene, stub_pool
 
 

@@ -7,12 +7,12 @@ import pytest
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from scene_analogy.field import FieldConfig
+from scene_analogy.field.model import FieldConfig
+from scene_analogy.fixtures.match_inputs import box_keypoint_scene, select_objects, transformed_copy, true_linear
 from scene_analogy.match.analogy_map import AnalogyMap
 from scene_analogy.match.assignment import batched_assignment
 from scene_analogy.match.inputs import MatchConfig, MatchScene
 from scene_analogy.match.pipeline import find_analogy, inverse
-from scene_analogy.match.synthetic_pairs import box_keypoint_scene, select_objects, transformed_copy, true_linear
 from tests.helpers import random_scene, stub_pool
 
 YAW, MIRROR, SCALE, OFFSET = np.pi / 2, True, 1.2, np.array([3.0, 0.0, -2.0])

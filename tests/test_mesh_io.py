@@ -4,11 +4,17 @@ import numpy as np
 import pytest
 import torch
 
-from scene_analogy.errors import DataError
-from scene_analogy.geometry import mesh_boundary_loops, mesh_outline_xz, polygon_area_xz, quaternion_matrix, yaw_matrix
-from scene_analogy.mesh_io import load_mesh, read_obj, write_obj
-from scene_analogy.neighbors import farthest_point_sample
-from scene_analogy.samples import farthest_point_order
+from scene_analogy.files.errors import DataError
+from scene_analogy.files.mesh import load_mesh, read_obj, write_obj
+from scene_analogy.ops.geometry import (
+    mesh_boundary_loops,
+    mesh_outline_xz,
+    polygon_area_xz,
+    quaternion_matrix,
+    yaw_matrix,
+)
+from scene_analogy.ops.neighbors import farthest_point_sample
+from scene_analogy.structures.samples import farthest_point_order
 
 
 def test_obj_corner_syntaxes_polygons_and_trimming(tmp_path):

@@ -7,14 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from scene_analogy.geometry import yaw_matrix
-from scene_analogy.metrics import (
+from scene_analogy.evaluation.metrics import (
     PairRecord,
     format_table,
     reflection_aware_errors,
     summarise,
     write_metrics_json,
 )
+from scene_analogy.ops.geometry import yaw_matrix
 
 # Asymmetric, non-planar shape (no reflection maps it onto itself).
 ASYM = np.array([[0, 0, 0], [3, 0, 0], [0, 1, 0], [0, 0, 2], [2.5, 0.5, 1.5]], dtype=float)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from scene_analogy import neighbors as nb
+from scene_analogy.ops import neighbors as nb
 
 DEVICES = [
     "cpu",

@@ -13,10 +13,10 @@ import pytest
 import trimesh
 
 from scene_analogy.analogy import find_analogy, load_scene, main
+from scene_analogy.files.ply import read_ply_vertices
+from scene_analogy.fixtures.user_scene_pairs import FORMATS, PairConfig, make_pair, symmetric_pair, write_scene
 from scene_analogy.match.analogy_map import AnalogyMap
-from scene_analogy.own_data import UP_ROTATIONS, write_ply_scene
-from scene_analogy.own_pairs import FORMATS, PairConfig, make_pair, symmetric_pair, write_scene
-from scene_analogy.ply import read_ply_vertices
+from scene_analogy.user_scenes.formats import UP_ROTATIONS, write_ply_scene
 from tests.browser import find_browser, open_page
 
 # Seed 4: a 12-object room. Over seeds 0-9 the benchmark (benchmarks/own_data.py) meets both targets

@@ -8,11 +8,19 @@ import pytest
 import trimesh
 
 from scene_analogy.analogy import main
-from scene_analogy.classes import ARKIT, THREED_FRONT
-from scene_analogy.errors import DataError
-from scene_analogy.own_data import (UP_ROTATIONS, OwnScene, decode_grey, grey_values, load_scene, object_classes,
-                                    write_npz_scene, write_ply_scene)
-from scene_analogy.ply import write_ply
+from scene_analogy.files.errors import DataError
+from scene_analogy.files.ply import write_ply
+from scene_analogy.structures.classes import ARKIT, THREED_FRONT
+from scene_analogy.user_scenes.formats import (
+    UP_ROTATIONS,
+    OwnScene,
+    decode_grey,
+    grey_values,
+    load_scene,
+    object_classes,
+    write_npz_scene,
+    write_ply_scene,
+)
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scene_analogy.errors import DataError
-from scene_analogy.geometry import yaw_matrix
-from scene_analogy.own_data import OwnScene
-from scene_analogy.own_match import (PLAIN_CHECKPOINT, SEMANTIC_CHECKPOINT, choose_checkpoint, find_analogy,
-                                     match_scene, oriented_boxes)
+from scene_analogy.files.errors import DataError
+from scene_analogy.ops.geometry import yaw_matrix
+from scene_analogy.user_scenes.formats import OwnScene
+from scene_analogy.user_scenes.matching import (
+    PLAIN_CHECKPOINT,
+    SEMANTIC_CHECKPOINT,
+    choose_checkpoint,
+    find_analogy,
+    match_scene,
+    oriented_boxes,
+)
 
 
 def _box_points(size, yaw, centre, n, rng):

@@ -3,8 +3,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scene_analogy.errors import DataError
-from scene_analogy.pairs import manual_examples, read_pair_file
+from scene_analogy.evaluation.examples import manual_examples, read_pair_file
+from scene_analogy.files.errors import DataError
 from tests.helpers import write_tiny_triplet_root
 
 SEED_PAIRS = Path(__file__).resolve().parents[1] / "sample_scene_pairs"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scene_analogy.errors import DataError
-from scene_analogy.ply import read_ply_vertices, write_ply
+from scene_analogy.files.errors import DataError
+from scene_analogy.files.ply import read_ply_vertices, write_ply
 
 
 def test_binary_round_trip_keeps_names_dtypes_and_edges(tmp_path):
@@ -62,7 +62,7 @@ def test_missing_file(tmp_path):
 
 
 def test_mesh_faces_binary_round_trip_ascii_polygons_and_missing_faces(tmp_path):
-    from scene_analogy.ply import read_ply_mesh
+    from scene_analogy.files.ply import read_ply_mesh
 
     rng = np.random.default_rng(1)
     faces = rng.integers(0, 9, (20, 3))

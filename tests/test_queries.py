@@ -1,9 +1,9 @@
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from scene_analogy.queries import QueryConfig, box_grid_queries, triplet_queries
-from scene_analogy.samples import PointSamples
-from scene_analogy.triplets import SwapSampler, TripletConfig, make_triplet
+from scene_analogy.data.queries import QueryConfig, box_grid_queries, triplet_queries
+from scene_analogy.data.triplets import SwapSampler, TripletConfig, make_triplet
+from scene_analogy.structures.samples import PointSamples
 from tests.helpers import random_scene, stub_pool, write_box_samples
 
 

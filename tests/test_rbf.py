@@ -182,6 +182,7 @@ def test_global_rng_untouched():
 def test_batched_fit_survives_explicit_thread_setting():
     """torch 2.13 CPU returns garbage from batched LU after set_num_threads(n > 1); the fit must not."""
     import torch
+
     from scene_analogy.match.rbf import fit_thin_plate_batched
 
     threads = torch.get_num_threads()

@@ -1,10 +1,17 @@
 import numpy as np
 import pytest
 
-from scene_analogy.classes import THREED_FRONT
-from scene_analogy.errors import DataError
-from scene_analogy.scene import (
-    EvalPair, FloorPlan, PREFIXES, read_eval_pair, read_triplet, scene_dirs, write_eval_pair, write_triplet,
+from scene_analogy.files.errors import DataError
+from scene_analogy.structures.classes import THREED_FRONT
+from scene_analogy.structures.scene import (
+    PREFIXES,
+    EvalPair,
+    FloorPlan,
+    read_eval_pair,
+    read_triplet,
+    scene_dirs,
+    write_eval_pair,
+    write_triplet,
 )
 from tests.helpers import random_scene, stub_pool
 

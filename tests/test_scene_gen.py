@@ -2,11 +2,18 @@
 
 import numpy as np
 
-from scene_analogy.pool import ModelInfo, ObjectPool
-from scene_analogy.scene import read_triplet, scene_dirs
-from scene_analogy.scene_gen import SceneGenConfig, generate_triplet_root, model_splits, split_count, split_rooms
-from scene_analogy.skips import SkipLog
-from scene_analogy.triplets import SwapSampler, TripletConfig
+from scene_analogy.data.triplets import (
+    SceneGenConfig,
+    SwapSampler,
+    TripletConfig,
+    generate_triplet_root,
+    model_splits,
+    split_count,
+    split_rooms,
+)
+from scene_analogy.files.skips import SkipLog
+from scene_analogy.structures.pool import ModelInfo, ObjectPool
+from scene_analogy.structures.scene import read_triplet, scene_dirs
 from tests.helpers import random_scene, stub_pool
 
 

@@ -6,10 +6,10 @@ import sys
 import numpy as np
 import pytest
 
-from scene_analogy.classes import THREED_FRONT
-from scene_analogy.pool import ObjectPool
-from scene_analogy.samples import PointSamples
-from scene_analogy.scene import read_eval_pair, read_triplet, scene_dirs
+from scene_analogy.structures.classes import THREED_FRONT
+from scene_analogy.structures.pool import ObjectPool
+from scene_analogy.structures.samples import PointSamples
+from scene_analogy.structures.scene import read_eval_pair, read_triplet, scene_dirs
 from scene_analogy.synthetic.dataset import SyntheticConfig, generate_dataset
 
 
@@ -67,7 +67,7 @@ def test_generation_is_reproducible(tmp_path):
 def test_our_synthetic_pair_file_fits_a_synthetic_root(generated):
     from pathlib import Path
 
-    from scene_analogy.pairs import manual_examples
+    from scene_analogy.evaluation.examples import manual_examples
 
     pairs = Path(__file__).resolve().parents[1] / "sample_scene_pairs" / "synthetic_sample.tsv"
     examples = manual_examples(pairs, generated)

@@ -11,7 +11,7 @@ import pytest
 import trimesh
 from scipy.spatial import cKDTree
 
-from scene_analogy.classes import THREED_FRONT
+from scene_analogy.structures.classes import THREED_FRONT
 from scene_analogy.synthetic import objects
 
 # The vocabulary the room generator relies on (brief); must match exactly.

@@ -11,9 +11,9 @@ import time
 import numpy as np
 import pytest
 
-from scene_analogy.classes import THREED_FRONT
-from scene_analogy.geometry import points_in_polygon, yaw_matrix
-from scene_analogy.pool import ModelInfo, ObjectPool
+from scene_analogy.ops.geometry import points_in_polygon, yaw_matrix
+from scene_analogy.structures.classes import THREED_FRONT
+from scene_analogy.structures.pool import ModelInfo, ObjectPool
 from scene_analogy.synthetic.rooms import RoomLayout, footprints_inside, generate_room, world_boxes
 
 # subclass -> (class name, (width, height, depth) of two variants)
@@ -295,7 +295,7 @@ def test_custom_count_range_and_poor_pool():
     rng = np.random.default_rng(3)
     for _ in range(10):
         assert 2 <= len(generate_room(POOL, "train", rng, num_objects=(2, 5)).objects) <= 5
-    from scene_analogy.errors import DataError
+    from scene_analogy.files.errors import DataError
     only_plants = ObjectPool([m for m in POOL.models if m.subclass == "plant"])
     with pytest.raises(DataError):
         generate_room(only_plants, "train", rng, num_objects=(8, 15))

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scene_analogy.classes import THREED_FRONT
 from scene_analogy.fixtures.threed_front import write_tree
-from scene_analogy.pool import ObjectPool
-from scene_analogy.scene import read_eval_pair, read_triplet, scene_dirs
+from scene_analogy.structures.classes import THREED_FRONT
+from scene_analogy.structures.pool import ObjectPool
+from scene_analogy.structures.scene import read_eval_pair, read_triplet, scene_dirs
 from threed_front import extract_point_samples, main_field_match, main_scene_augment, main_scene_gen, trainer
 
 REPO = Path(__file__).resolve().parents[1]

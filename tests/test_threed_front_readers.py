@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scene_analogy.errors import DataError
+from scene_analogy.files.errors import DataError
+from scene_analogy.files.skips import SkipLog
 from scene_analogy.fixtures.threed_front import write_tree
-from scene_analogy.geometry import polygon_area_xz, yaw_of
-from scene_analogy.scene import scene_dirs
-from scene_analogy.skips import SkipLog
+from scene_analogy.ops.geometry import polygon_area_xz, yaw_of
+from scene_analogy.structures.scene import scene_dirs
 from threed_front import extract_point_samples, main_scene_gen
 from threed_front.houses import house_rooms
 from threed_front.models import build_pool, find_model_root, read_model_info

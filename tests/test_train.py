@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from scene_analogy.field import FieldConfig, load_field
-from scene_analogy.train import TrainConfig, infonce, train
+from scene_analogy.field.checkpoint import load_field
+from scene_analogy.field.model import FieldConfig
+from scene_analogy.training.loop import TrainConfig, infonce, train
 from tests.helpers import write_tiny_triplet_root
 
 TINY = FieldConfig(radius=0.75, max_neighbors=16, num_layers=1, num_heads=2, feedforward=32, out_dim=32)

@@ -9,12 +9,19 @@ import pytest
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from scene_analogy.errors import DataError
-from scene_analogy.geometry import MIRROR_X, yaw_matrix
+from scene_analogy.files.errors import DataError
 from scene_analogy.match.analogy_map import AnalogyMap
-from scene_analogy.own_data import UP_ROTATIONS
-from scene_analogy.transfer import (carry_frames, map_in_frame, place_mesh, read_placement, read_points,
-                                    transfer_points, write_points)
+from scene_analogy.ops.geometry import MIRROR_X, yaw_matrix
+from scene_analogy.user_scenes.formats import UP_ROTATIONS
+from scene_analogy.user_scenes.transfer import (
+    carry_frames,
+    map_in_frame,
+    place_mesh,
+    read_placement,
+    read_points,
+    transfer_points,
+    write_points,
+)
 
 A, B, SCALE = 0.7, np.array([1.0, 0.2, -3.0]), 1.3
 

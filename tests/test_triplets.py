@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from scene_analogy.geometry import yaw_of
-from scene_analogy.triplets import SwapSampler, TripletConfig, make_triplet
+from scene_analogy.data.triplets import SwapSampler, TripletConfig, make_triplet
+from scene_analogy.ops.geometry import yaw_of
 from tests.helpers import random_scene, stub_pool
 
 

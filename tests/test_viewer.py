@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from scene_analogy.viewer import MAX_SCENE_POINTS, save_viewer, viewer_html
+from scene_analogy.vis.html_viewer import MAX_SCENE_POINTS, save_viewer, viewer_html
 from tests.browser import find_browser, open_page
 
 

@@ -11,8 +11,8 @@ Raw layout (DESIGN §8.1): `data/3D-FRONT/<house>.json`, `data/3D-FUTURE-model/`
     python -m threed_front.main_field_match --scene_root ./data/3d_front_scenes/3d_front_large_noise ...
 """
 
-from scene_analogy.classes import THREED_FRONT
-from scene_analogy.commands import DatasetSpec
+from scene_analogy.cli.dataset_commands import DatasetSpec
+from scene_analogy.structures.classes import THREED_FRONT
 
 HOUSE_ROOT = "./data/3D-FRONT"
 MODEL_ROOTS = ("./data/3D-FUTURE-model", "./data/3D-FRONT-model")  # the first that exists is used

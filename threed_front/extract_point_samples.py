@@ -8,7 +8,7 @@ main_scene_gen). A mesh that fails to load is skipped with a counted warning.
 
 from __future__ import annotations
 
-from scene_analogy.commands import run_point_sampler
+from scene_analogy.cli.dataset_commands import run_point_sampler
 
 from . import SPEC
 from .models import find_model_root, model_folders

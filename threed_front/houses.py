@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from scene_analogy.errors import DataError
-from scene_analogy.geometry import mesh_outline_xz, quaternion_matrix, yaw_matrix, yaw_of
-from scene_analogy.pool import ObjectPool
-from scene_analogy.scene import FloorPlan, Scene
-from scene_analogy.skips import SkipLog
+from scene_analogy.files.errors import DataError
+from scene_analogy.files.skips import SkipLog
+from scene_analogy.ops.geometry import mesh_outline_xz, quaternion_matrix, yaw_matrix, yaw_of
+from scene_analogy.structures.pool import ObjectPool
+from scene_analogy.structures.scene import FloorPlan, Scene
 
 DEFAULT_HEIGHT = 3.0
 SCALE_RANGE = (1e-5, 5.0)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scene_analogy.commands import run_scene_gen
-from scene_analogy.model_files import BOXES_FILE
+from scene_analogy.cli.dataset_commands import run_scene_gen
+from scene_analogy.data.model_samples import BOXES_FILE
 
 from . import SPEC
 from .houses import read_rooms

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from scene_analogy.classes import THREED_FRONT
-from scene_analogy.errors import DataError
-from scene_analogy.model_files import model_boxes
-from scene_analogy.pool import ModelInfo, ObjectPool
-from scene_analogy.scene_gen import model_splits
-from scene_analogy.skips import SkipLog
+from scene_analogy.data.model_samples import model_boxes
+from scene_analogy.data.triplets import model_splits
+from scene_analogy.files.errors import DataError
+from scene_analogy.files.skips import SkipLog
+from scene_analogy.structures.classes import THREED_FRONT
+from scene_analogy.structures.pool import ModelInfo, ObjectPool
 
 from . import MODEL_ROOTS
 

@@ -5,7 +5,7 @@ Without --epochs or --steps it runs the published default of 100 epochs and prin
 
 from __future__ import annotations
 
-from scene_analogy.cli import run_trainer
+from scene_analogy.cli.dataset_commands import run_trainer
 
 from . import SPEC
 

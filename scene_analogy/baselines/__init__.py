@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..match.inputs import MatchConfig, MatchScene
+from scene_analogy.field.checkpoint import PRETRAINED
+from scene_analogy.match.inputs import MatchConfig, MatchScene
 
 __all__ = ["METHODS", "build_method", "without_classes", "NoSemantics"]
 
-PRETRAINED = Path(__file__).resolve().parents[2] / "pretrained"
 METHODS = ("ours", "ours_coarse", "ours_no_semantic", "ours_paper", "scene_graph", "scene_graph_assign", "point_feature",
            "registration")
 BASELINE_THRES = 2.0  # descriptor distances lie in [0, 2]: "no analogy" never comes from the cost
@@ -51,9 +51,9 @@ class NoSemantics:
 def build_method(name: str, checkpoint=None, no_semantic_checkpoint=None, paper_checkpoint=None,
                  device: str = "cpu", seed: int = 0, bearing_weight: float = MatchConfig.bearing_weight):
     """The evaluation callable of a method name (module docstring). Checkpoints load only here."""
-    from ..errors import DataError
-    from ..evaluation import FieldMethod
-    from ..field import load_field
+    from scene_analogy.field.checkpoint import load_field
+    from scene_analogy.files.errors import DataError
+    from scene_analogy.match.pipeline import FieldMethod
 
     cfg = MatchConfig(device=device, bearing_weight=bearing_weight)
     if name in ("ours", "ours_coarse"):
@@ -68,17 +68,17 @@ def build_method(name: str, checkpoint=None, no_semantic_checkpoint=None, paper_
         field = load_field(paper_checkpoint, map_location=device)
         return FieldMethod(field, field, cfg)
     if name in ("scene_graph", "scene_graph_assign"):
-        from .scene_graph import SceneGraphMatcher
+        from scene_analogy.baselines.scene_graph import SceneGraphMatcher
 
         return SceneGraphMatcher(smoothing=cfg.local_rbf_smoothing, assign=name == "scene_graph_assign",
                                  assign_max_points=cfg.assign_max_points)
     if name == "point_feature":
-        from .fpfh import FPFHField
+        from scene_analogy.baselines.fpfh import FPFHField
 
         field = FPFHField()
         return FieldMethod(field, field, dataclasses.replace(cfg, local_valid_thres=BASELINE_THRES))
     if name == "registration":
-        from .registration import Registration
+        from scene_analogy.baselines.registration import Registration
 
         return Registration(smoothing=cfg.local_rbf_smoothing, seed=seed)
     raise DataError(None, f"unknown method {name!r}; choose from {', '.join(METHODS)}")

@@ -14,10 +14,10 @@ import time
 import numpy as np
 import torch
 
-from ..match.analogy_map import AnalogyMap
-from ..match.inputs import MatchScene
-from ..match.pipeline import AnalysisResult
-from ..match.rbf import fit_thin_plate
+from scene_analogy.match.analogy_map import AnalogyMap
+from scene_analogy.match.inputs import MatchScene
+from scene_analogy.match.pipeline import AnalysisResult
+from scene_analogy.match.rbf import fit_thin_plate
 
 __all__ = ["fit_similarity", "map_from_pairs", "single_map_result", "nearest_objects", "object_points"]
 

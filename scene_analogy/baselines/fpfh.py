@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..errors import DataError
-from ..neighbors import knn
+from scene_analogy.files.errors import DataError
+from scene_analogy.ops.neighbors import knn
 
 __all__ = ["fpfh", "FPFHField", "import_open3d"]
 

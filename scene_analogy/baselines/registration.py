@@ -28,12 +28,12 @@ import time
 import numpy as np
 import torch
 
-from ..match.analogy_map import AnalogyMap
-from ..match.inputs import MatchScene
-from ..match.rbf import fit_thin_plate
-from .common import nearest_objects, object_points, single_map_result
-from .fpfh import FPFHField
-from .ransac import ransac_similarity
+from scene_analogy.baselines.common import nearest_objects, object_points, single_map_result
+from scene_analogy.baselines.fpfh import FPFHField
+from scene_analogy.baselines.ransac import ransac_similarity
+from scene_analogy.match.analogy_map import AnalogyMap
+from scene_analogy.match.inputs import MatchScene
+from scene_analogy.match.rbf import fit_thin_plate
 
 __all__ = ["Registration", "cpd_nonrigid"]
 

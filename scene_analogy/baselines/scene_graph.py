@@ -33,9 +33,9 @@ import time
 import numpy as np
 import torch
 
-from ..match.inputs import MatchScene, pad_objects
-from ..match.local import assign_points, box_snap
-from .common import fit_similarity, map_from_pairs, single_map_result
+from scene_analogy.baselines.common import fit_similarity, map_from_pairs, single_map_result
+from scene_analogy.match.inputs import MatchScene, pad_objects
+from scene_analogy.match.local import assign_points, box_snap
 
 __all__ = ["SceneGraphMatcher"]
 

@@ -9,9 +9,9 @@ passes a reader; its `python -m` modules are then a few lines each:
     run_asset_gen(argv, prog, spec, list_scans)        list_scans(args, skips) -> [(where, load)], load() -> Scan
     run_scene_augment(argv, prog, spec)
     run_field_match(argv, prog, spec)
-    cli.run_trainer(argv, prog, spec.preset, spec.point_sample_root, len(spec.classes))
+    run_trainer(argv, prog, spec.preset, spec.point_sample_root, len(spec.classes))
 
-Every body parses the shared flags (`cli.add_*_flags`), runs inside `cli.user_errors()` (one line,
+Every body parses the shared flags (`flags.add_*_flags`), runs inside `user_errors()` (one line,
 exit 2, for a data problem), reports skipped items as counted warnings and prints what it wrote.
 """
 
@@ -22,9 +22,11 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from . import cli
-from .classes import ClassTable
-from .skips import SkipLog
+from scene_analogy.cli import flags
+from scene_analogy.cli.boundary import user_errors
+from scene_analogy.files.skips import SkipLog
+from scene_analogy.structures.classes import ClassTable
+from scene_analogy.structures.scene import scene_dirs
 
 
 @dataclass(frozen=True)
@@ -51,14 +53,14 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
 
 
 def run_point_sampler(argv, prog: str, spec: DatasetSpec, list_models: Callable) -> None:
-    from .model_files import sample_model_files
+    from scene_analogy.data.model_samples import sample_model_files
 
     p = _parser(prog, "Sample points on every object model (area-weighted, then farthest-point subsets).")
-    cli.add_sample_flags(p, spec.obj_root, spec.point_sample_root)
+    flags.add_sample_flags(p, spec.obj_root, spec.point_sample_root)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     skips = SkipLog()
-    with cli.user_errors():
+    with user_errors():
         try:
             obj_root, models = list_models(args, skips)
             summary = sample_model_files(models, obj_root, args.save_root, sorted(set(args.save_num_samples)),
@@ -71,17 +73,17 @@ def run_point_sampler(argv, prog: str, spec: DatasetSpec, list_models: Callable)
 
 
 def run_scene_gen(argv, prog: str, spec: DatasetSpec, read_sources: Callable) -> None:
-    from .scene_gen import generate_triplet_root
+    from scene_analogy.data.triplets import generate_triplet_root
 
     p = _parser(prog, "Generate training triplets (anchor, swapped-model positive, pose-noise negative).")
-    cli.add_scene_gen_flags(p, scene_root_default=spec.raw_root, save_root_default=spec.scene_gen_root,
+    flags.add_scene_gen_flags(p, scene_root_default=spec.raw_root, save_root_default=spec.scene_gen_root,
                             point_sample_root_default=spec.point_sample_root, obj_root_default=spec.obj_root,
                             model_info_default=spec.model_info)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     skips, start = SkipLog(), time.perf_counter()
-    with cli.user_errors():
-        cfg = cli.scene_gen_config_from_args(args)
+    with user_errors():
+        cfg = flags.scene_gen_config_from_args(args)
         try:
             sources, pool, *splits = read_sources(args, skips)
         finally:
@@ -97,13 +99,13 @@ def run_scene_gen(argv, prog: str, spec: DatasetSpec, read_sources: Callable) ->
 def run_asset_gen(argv, prog: str, spec: DatasetSpec, list_scans: Callable) -> None:
     from tqdm import tqdm
 
-    from .scan_assets import AssetWriter
+    from scene_analogy.data.scans import AssetWriter
 
     p = _parser(prog, "Crop every annotated box out of its scan mesh (objects/) and write the scan scenes (scenes/).")
-    cli.add_asset_gen_flags(p, spec.scan_root, spec.asset_root)
+    flags.add_asset_gen_flags(p, spec.scan_root, spec.asset_root)
     args = p.parse_args(argv)
     skips, start = SkipLog(), time.perf_counter()
-    with cli.user_errors():
+    with user_errors():
         try:
             writer = AssetWriter(args.save_root, spec.classes, args.crop_margin, skips)
             for where, load in tqdm(list_scans(args, skips), desc="scans", disable=args.quiet):
@@ -118,32 +120,33 @@ def run_asset_gen(argv, prog: str, spec: DatasetSpec, list_scans: Callable) -> N
 
 
 def run_scene_augment(argv, prog: str, spec: DatasetSpec) -> None:
-    from .augment import augment_triplet_root
+    from scene_analogy.data.eval_pairs import augment_triplet_root
 
     p = _parser(prog, "Generate evaluation pairs with ground truth from a triplet root's held-out scenes.")
-    cli.add_augment_flags(p)
+    flags.add_augment_flags(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     start = time.perf_counter()
-    with cli.user_errors():
-        out, count = augment_triplet_root(args.orig_scene_root, args.save_root, cli.augment_config_from_args(args),
+    with user_errors():
+        out, count = augment_triplet_root(args.orig_scene_root, args.save_root, flags.augment_config_from_args(args),
                                           args.seed, len(spec.classes), progress=not args.quiet)
     print(f"wrote {count} evaluation pairs to {out} in {time.perf_counter() - start:.1f} s")
 
 
 def run_field_match(argv, prog: str, spec: DatasetSpec) -> None:
-    from .field_match import PairSource, run_field_match as run
+    from scene_analogy.evaluation.examples import PairSource
+    from scene_analogy.evaluation.run import run_field_match as run
 
     p = _parser(prog, "Find scene analogies between scene pairs and score them (PCP, Bi-PCP, Chamfer accuracy).")
-    cli.add_match_flags(p, spec.checkpoint, spec.point_sample_root)
+    flags.add_match_flags(p, spec.checkpoint, spec.point_sample_root)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     start = time.perf_counter()
-    with cli.user_errors():
-        from .field import load_field
-        from .metrics import format_table
-        from .samples import PointSamples
-        from .scene import scene_dirs
+    with user_errors():
+        from scene_analogy.evaluation.metrics import format_table
+        from scene_analogy.field.checkpoint import load_field
+        from scene_analogy.structures.samples import PointSamples
+        from scene_analogy.structures.scene import scene_dirs
 
         scene_dirs(args.scene_root)  # a missing scene root is named before anything derived from it
         local_path = args.load_local_feature_field or args.load_global_feature_field or spec.checkpoint
@@ -151,14 +154,35 @@ def run_field_match(argv, prog: str, spec: DatasetSpec) -> None:
         global_path = args.load_global_feature_field or local_path
         global_field = local_field if global_path == local_path else load_field(global_path, map_location=args.device,
                                                                                 num_classes=len(spec.classes))
-        root = cli.resolve_point_sample_root(args.point_sample_root, args.scene_root, spec.point_sample_root)
+        root = flags.resolve_point_sample_root(args.point_sample_root, args.scene_root, spec.point_sample_root)
         src = PairSource(args.scene_pair_type, args.scene_root, spec.target_prefix, args.scene_pair_file,
                          args.scene_buffer_size, args.allow_pickle, spec.classes)
         pictures = -1 if (args.vis_method or args.vis_local_match_mode) else args.num_vis
-        report = run(src, PointSamples(root, args.num_query), local_field, global_field, cli.match_config_from_args(args, spec.canonical_boxes),
-                     args.log_dir, args.seed, args.eval_reps, cli.thresholds_from_args(args), pictures,
+        report = run(src, PointSamples(root, args.num_query), local_field, global_field, flags.match_config_from_args(args, spec.canonical_boxes),
+                     args.log_dir, args.seed, args.eval_reps, flags.thresholds_from_args(args), pictures,
                      progress=not args.quiet)
     print(format_table(report["metrics"]))
     print(f"matched {report['pairs']} pairs ({report['maps']} with a map); wrote metrics.json, pairs.json, maps/ and "
           f"{report['pictures']} pictures "
           f"under {args.log_dir} ({time.perf_counter() - start:.0f} s in all)")
+
+
+def run_trainer(argv, prog: str, preset_default: str, point_sample_root_default: str | None = None,
+                num_classes_default: int | None = None) -> None:
+    """The whole trainer command: flags -> configs -> training, with the one-line error boundary.
+    `num_classes_default`: the dataset's class count, used unless --num_classes is given."""
+    p = _parser(prog, "Train the context descriptor field on scene triplets.")
+    flags.add_trainer_flags(p, preset_default, point_sample_root_default)
+    args = p.parse_args(argv)
+    args.point_sample_root = flags.resolve_point_sample_root(args.point_sample_root, args.scene_root, point_sample_root_default)
+    if args.num_classes is None:
+        args.num_classes = num_classes_default
+    with user_errors():
+        from scene_analogy.training.loop import train
+
+        num_train = len(scene_dirs(args.scene_root, "train"))
+        cfg = flags.train_config_from_args(args, num_train)
+        summary = train(cfg, flags.field_config_from_args(args))
+    acc = summary["val_acc"]
+    print(f"done: {summary['steps']} steps in {summary['wall_seconds']:.0f} s, held-out triplet accuracy "
+          f"{'n/a' if acc is None else f'{acc:.3f}'}; checkpoint {args.log_dir.rstrip('/')}/model.pth")

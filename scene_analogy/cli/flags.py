@@ -1,46 +1,9 @@
-"""Shared command-line pieces: the one-line error boundary and argparse helpers.
-
-Entry modules parse flags and call the core inside `user_errors()`, so a problem with the user's
-data ends the program with one line on stderr (exit status 2) instead of a traceback.
-"""
+"""Flag groups of the commands (DESIGN §9): the published names and defaults, and the one place where
+flags become configs (`FieldConfig`, `TrainConfig`, `MatchConfig`, generator configs)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
-from typing import Iterator
-
-from .errors import DataError
-
-
-@contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn DataError, and an OSError about a named file (a folder where a file should go, no
-    permission, a full disk), into one line on stderr and exit status 2."""
-    try:
-        yield
-    except DataError as exc:
-        _error_line(str(exc))
-        raise SystemExit(2) from None
-    except OSError as exc:
-        if exc.filename is None:
-            raise
-        _error_line(f"{exc.filename}: {exc.strerror or exc}")
-        raise SystemExit(2) from None
-    except KeyboardInterrupt:
-        _error_line("interrupted")
-        raise SystemExit(130) from None
-
-
-def _error_line(message: str) -> None:
-    one_line = "error: " + " ".join(message.split())  # messages quoting other libraries may span lines
-    if "tqdm" in sys.modules:  # a progress bar may be on screen: print on a line of its own
-        from tqdm import tqdm
-
-        tqdm.write(one_line, file=sys.stderr)
-    else:
-        print(one_line, file=sys.stderr)
 
 
 def positive_int(text: str) -> int:
@@ -115,14 +78,14 @@ FIELD_FLAGS = {  # published flag -> FieldConfig field
 def field_config_from_args(args):
     import dataclasses
 
-    from .field import PRESETS
+    from scene_analogy.field.model import PRESETS
 
     overrides = {field: getattr(args, flag) for flag, field in FIELD_FLAGS.items() if getattr(args, flag) is not None}
     return dataclasses.replace(PRESETS[args.preset], **overrides)
 
 
 def train_config_from_args(args, num_train_triplets: int):
-    from .train import TrainConfig
+    from scene_analogy.training.loop import TrainConfig
 
     if args.steps is not None:
         steps = args.steps
@@ -138,31 +101,6 @@ def train_config_from_args(args, num_train_triplets: int):
         val_every=args.val_every, ckpt_every=args.val_every, val_scenes=args.val_scenes, seed=args.seed,
         wandb=args.wandb, device=args.device, num_workers=args.num_workers, load_feature_field=args.load_feature_field,
     )
-
-
-def run_trainer(argv, prog: str, preset_default: str, point_sample_root_default: str | None = None,
-                num_classes_default: int | None = None) -> None:
-    """The whole trainer command: flags -> configs -> training, with the one-line error boundary.
-    `num_classes_default`: the dataset's class count, used unless --num_classes is given."""
-    import argparse
-
-    from .scene import scene_dirs
-
-    p = argparse.ArgumentParser(prog=prog, description="Train the context descriptor field on scene triplets.")
-    add_trainer_flags(p, preset_default, point_sample_root_default)
-    args = p.parse_args(argv)
-    args.point_sample_root = resolve_point_sample_root(args.point_sample_root, args.scene_root, point_sample_root_default)
-    if args.num_classes is None:
-        args.num_classes = num_classes_default
-    with user_errors():
-        from .train import train
-
-        num_train = len(scene_dirs(args.scene_root, "train"))
-        cfg = train_config_from_args(args, num_train)
-        summary = train(cfg, field_config_from_args(args))
-    acc = summary["val_acc"]
-    print(f"done: {summary['steps']} steps in {summary['wall_seconds']:.0f} s, held-out triplet accuracy "
-          f"{'n/a' if acc is None else f'{acc:.3f}'}; checkpoint {args.log_dir.rstrip('/')}/model.pth")
 
 
 # -- the dataset commands' flags (DESIGN §9): names and defaults of the published release ----------------
@@ -190,7 +128,7 @@ def add_asset_gen_flags(p, scene_root_default: str, save_root_default: str) -> N
 def add_scene_gen_flags(p, *, scene_root_default: str, save_root_default: str, point_sample_root_default: str,
                         obj_root_default: str | None = None, model_info_default: str | None = None) -> None:
     """`main_scene_gen`: source layouts + object pool in, training triplets out."""
-    from .triplets import RESCALING_METHODS
+    from scene_analogy.data.triplets import RESCALING_METHODS
 
     p.add_argument("--obj_root", default=obj_root_default, help="object models")
     p.add_argument("--scene_root", default=scene_root_default, help="source scene layouts")
@@ -210,8 +148,7 @@ def add_scene_gen_flags(p, *, scene_root_default: str, save_root_default: str, p
 
 
 def scene_gen_config_from_args(args):
-    from .scene_gen import SceneGenConfig
-    from .triplets import TripletConfig
+    from scene_analogy.data.triplets import SceneGenConfig, TripletConfig
 
     triplet = TripletConfig(trans_noise=args.max_trans_noise, rot_noise_deg=args.max_rot_noise,
                             rescaling_method=args.rescaling_method, topk_aspect_sampling=args.topk_aspect_sampling,
@@ -235,7 +172,7 @@ def add_augment_flags(p, orig_scene_root_default: str | None = None) -> None:
 
 
 def augment_config_from_args(args):
-    from .augment import AugmentConfig
+    from scene_analogy.data.eval_pairs import AugmentConfig
 
     return AugmentConfig(
         global_num_rot=args.global_num_rot, fp_max_perturb_rate=args.fp_max_perturb_rate, fp_max_noise=args.fp_max_noise,
@@ -252,9 +189,9 @@ def add_match_flags(p, checkpoint_default: str, point_sample_root_default: str |
     steered its on-screen viewer (`--vis_method`, `--vis_local_match_mode`) are accepted: the former
     change nothing here, the latter give PNG pictures of every pair under --log_dir.
     """
-    from .field_match import PAIR_TYPES
-    from .metrics import BIJECTIVITY_ACC_THRES, CHAMFER_ACC_THRES, MAP_ACC_THRES
-    from .match.inputs import LOCAL_ASSIGN_MODES
+    from scene_analogy.evaluation.examples import PAIR_TYPES
+    from scene_analogy.evaluation.metrics import BIJECTIVITY_ACC_THRES, CHAMFER_ACC_THRES, MAP_ACC_THRES
+    from scene_analogy.match.inputs import LOCAL_ASSIGN_MODES
 
     p.add_argument("--scene_root", required=True, help="triplet folders (augmented pairs in <scene_root>_augment)")
     p.add_argument("--point_sample_root", default=None, help="default: <scene_root>/point_samples if it exists, "
@@ -297,7 +234,7 @@ def add_match_flags(p, checkpoint_default: str, point_sample_root_default: str |
 
 
 def match_config_from_args(args, canonical_boxes: bool = True):
-    from .match.inputs import MatchConfig
+    from scene_analogy.match.inputs import MatchConfig
 
     bearing = args.bearing_weight
     if bearing is None:

@@ -16,20 +16,34 @@ sigmas.
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from . import atomic
-from .errors import DataError
-
-from .geometry import (
-    box_corners_xz, global_transform, origins_from_box, points_in_polygon, polygon_area_xz, rectangles_overlap,
+from scene_analogy.files import atomic
+from scene_analogy.files.errors import DataError
+from scene_analogy.ops.geometry import (
+    box_corners_xz,
+    global_transform,
+    origins_from_box,
+    points_in_polygon,
+    polygon_area_xz,
+    rectangles_overlap,
     yaw_matrix,
 )
-from .scene import SCENE_FILE, EvalPair, FloorPlan, Scene, read_triplet, scene_dirs, write_eval_pair
+from scene_analogy.structures.scene import (
+    SCENE_FILE,
+    EvalPair,
+    FloorPlan,
+    Scene,
+    _pickled_idx_map,
+    read_triplet,
+    scene_dirs,
+    write_eval_pair,
+)
 
 SPLIT_CODES = {"train": 0, "test": 1}
 
@@ -235,3 +249,46 @@ def augment_triplet_root(orig_root: str | os.PathLike, save_root: str | os.PathL
         raise DataError(empty[0] / SCENE_FILE, "the scene has no objects to build an evaluation pair from")
     aug_root = Path(save_root) if save_root else root.parent / f"{root.name}_augment"
     return aug_root, write_eval_pairs(aug_root, [d.name for d in dirs], positives, cfg, seed, num_classes, progress)
+
+
+# -- the authors' pre-generated files: object arrays made plain, once (python -m scene_analogy.convert_scenes) --
+
+
+def plain_arrays(path: Path) -> dict[str, np.ndarray] | None:
+    """The file's arrays with every object array made plain, or None when it has none."""
+    try:
+        with np.load(path, allow_pickle=True) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise DataError(path, f"not a readable .npz file ({exc})") from None
+    objects = [key for key, value in arrays.items() if value.dtype == object]
+    if not objects:
+        return None
+    for key in objects:
+        if key == "pair_pos_idx_map":
+            count = len(arrays["pair_pos_obj_id"]) if "pair_pos_obj_id" in arrays else None
+            if count is None:
+                raise DataError(path, "has pair_pos_idx_map but no pair_pos_obj_id to size it")
+            arrays[key] = _pickled_idx_map(path, count)
+        elif all(isinstance(v, str) for v in arrays[key].reshape(-1)):
+            arrays[key] = arrays[key].astype(str)
+        else:
+            raise DataError(path, f"key '{key}' holds objects other than strings; cannot convert it")
+    return arrays
+
+
+def convert_authors_scenes(folders: list[str]) -> tuple[int, int]:
+    """(files converted, files already plain) over every scene folder under `folders`."""
+    converted = plain = 0
+    for folder in folders:
+        dirs = scene_dirs(folder)
+        if not dirs:
+            raise DataError(folder, "no {train,test}_scene_<i> folders")
+        for d in dirs:
+            arrays = plain_arrays(d / SCENE_FILE)
+            if arrays is None:
+                plain += 1
+            else:
+                atomic.save_npz(d / SCENE_FILE, arrays)
+                converted += 1
+    return converted, plain

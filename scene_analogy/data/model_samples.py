@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from . import atomic
-from .errors import DataError
-from .mesh_io import load_mesh
-from .samples import model_seed, surface_samples, write_samples
-from .skips import SkipLog
+from scene_analogy.files import atomic
+from scene_analogy.files.errors import DataError
+from scene_analogy.files.mesh import load_mesh
+from scene_analogy.files.skips import SkipLog
+from scene_analogy.structures.samples import model_seed, surface_samples, write_samples
 
 BOXES_FILE = "model_boxes.json"
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .samples import PointSamples
-from .scene import Scene
+from scene_analogy.structures.samples import PointSamples
+from scene_analogy.structures.scene import Scene
 
 QUERY_POINT_TYPES = ("obj_match_points", "bbox_grid")
 

@@ -1,10 +1,18 @@
-"""Pair files (`sample_scene_pairs/*.tsv`, DESIGN §8.3): which target RoI maps to which reference.
+"""Evaluation examples: a target, a reference, the RoI and its ground-truth objects, from every pair source.
 
-Header `tgt ref tgt_inst ref_inst`, tab-separated, LF or CRLF. `tgt` and `ref` are scene folders
-under the scene root; `tgt_inst` are the RoI object indices in the target; `ref_inst` the analogous
-reference objects in the same order, or empty when no analogy exists (the right answer is then
-"no map"). A row naming a missing folder or an index out of range is skipped with a message naming
-the row, the folder and the reason; a file with no usable row is an error.
+Pair types (`--scene_pair_type`); scene folders are the root's `test_scene_<i>` (all folders when
+it has none), at most `--scene_buffer_size` of them:
+- `augment`: `<root>_augment` pairs (DESIGN §6): target = the augmented `pair_pos` scene, reference =
+  the folder's `pos` scene, ground truth from `pair_pos_idx_map`.
+- `manual`: the rows of a pair file (`sample_scene_pairs/*.tsv`, DESIGN §8.3: header `tgt ref
+  tgt_inst ref_inst`, tab-separated, LF or CRLF; an empty `ref_inst` means no analogy). The target is
+  the `tgt` folder's `target_prefix` scene (`pair_pos` for 3D-FRONT, `pos` for ARKit). A row naming a
+  missing folder or an index out of range is skipped and counted; a file with no usable row is an error.
+- `identical`: target and reference are the same `pos` scene; the ground truth is the identity.
+- `random` / `hist_match`: the reference is a random other folder / the one with the nearest class
+  histogram. No ground truth, though an analogy may exist: scored by Bi-PCP and Chamfer accuracy only.
+The RoI of generated pairs is a random kept object plus its 1-2 nearest kept objects (`choose_roi`),
+from a generator seeded by (seed, pair index), so it does not depend on which other pairs are used.
 """
 
 from __future__ import annotations
@@ -15,10 +23,110 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
-from .evaluation import EvalExample
-from .scene import SCENE_FILE, read_triplet
-from .skips import SkipLog
+from scene_analogy.data.eval_pairs import class_histograms, nearest_histogram_scene
+from scene_analogy.files.errors import DataError
+from scene_analogy.files.skips import SkipLog
+from scene_analogy.structures.classes import THREED_FRONT, ClassTable
+from scene_analogy.structures.scene import SCENE_FILE, Scene, read_eval_pair, read_triplet, scene_dirs
+
+PAIR_TYPES = ("identical", "augment", "random", "manual", "hist_match")
+
+
+@dataclass
+class EvalExample:
+    name: str
+    target: Scene
+    reference: Scene
+    roi: np.ndarray  # (R,) target object indices
+    gt_objects: np.ndarray | None  # (R,) reference object index per RoI object; None = no analogy
+    analogy_known: bool = True  # False: no ground truth, yet an analogy may exist (random pairs)
+
+
+def choose_roi(idx_map: np.ndarray, centroids: np.ndarray, rng: np.random.Generator, extra=(1, 2)) -> np.ndarray:
+    """A random kept object (idx_map >= 0) plus its 1-2 nearest kept objects; never a distractor."""
+    kept = np.flatnonzero(idx_map >= 0)
+    if len(kept) == 0:
+        raise ValueError("no kept object to build a region of interest from")
+    seed_obj = kept[rng.integers(len(kept))]
+    count = 1 + int(rng.integers(extra[0], extra[1] + 1))
+    dist = np.linalg.norm(centroids[kept, :][:, [0, 2]] - centroids[seed_obj, [0, 2]], axis=1)
+    return kept[np.argsort(dist, kind="stable")[:count]]
+
+
+def augment_examples(scene_root: str | os.PathLike, seed: int = 0, limit: int | None = None,
+                     allow_pickle: bool = False, classes=None) -> list[EvalExample]:
+    """Evaluation pairs of `<scene_root>_augment`: target = augmented `pair_pos`, reference = the
+    original `pos` scene of the same folder. The RoI of pair i is drawn from a generator seeded by
+    (seed, i), so it does not depend on which other pairs are evaluated."""
+    root = Path(scene_root)
+    aug_root = root.parent / f"{root.name}_augment"
+    dirs = scene_dirs(aug_root, "test") or scene_dirs(aug_root)
+    if not dirs:
+        raise DataError(aug_root, "no evaluation pairs found (run the augmentation step first)")
+    examples = []
+    for i, d in enumerate(dirs[:limit]):
+        pair = read_eval_pair(d / "scene.npz", classes, allow_pickle=allow_pickle)
+        reference = read_triplet(root / d.name / "scene.npz", ("pos",), classes)["pos"]
+        if pair.idx_map.size and pair.idx_map.max() >= len(reference):
+            raise DataError(d / "scene.npz", f"key 'pair_pos_idx_map' names object {pair.idx_map.max()}, out of range "
+                                             f"for the {len(reference)} objects of {root / d.name / 'scene.npz'}")
+        roi = choose_roi(pair.idx_map, pair.scene.bbox_centroids, np.random.default_rng([seed, i]))
+        examples.append(EvalExample(d.name, pair.scene, reference, roi, pair.idx_map[roi]))
+    return examples
+
+
+@dataclass(frozen=True)
+class PairSource:
+    pair_type: str
+    scene_root: str
+    target_prefix: str = "pair_pos"
+    pair_file: str | None = None
+    buffer_size: int = -1
+    allow_pickle: bool = False
+    classes: ClassTable = THREED_FRONT
+
+    def __post_init__(self) -> None:
+        if self.pair_type not in PAIR_TYPES:
+            raise ValueError(f"pair_type must be one of {PAIR_TYPES}, got {self.pair_type!r}")
+        if self.pair_type == "manual" and not self.pair_file:
+            raise DataError(None, "--scene_pair_type manual needs --scene_pair_file")
+
+
+def _buffer(src: PairSource) -> list[Path]:
+    dirs = scene_dirs(src.scene_root, "test") or scene_dirs(src.scene_root)
+    dirs = dirs if src.buffer_size < 0 else dirs[: src.buffer_size]
+    if not dirs:
+        raise DataError(src.scene_root, "no {train,test}_scene_<i> folders found")
+    return dirs
+
+
+def load_examples(src: PairSource, seed: int) -> list[EvalExample]:
+    """The evaluation examples of one pass (module docstring)."""
+    if src.pair_type == "augment":
+        limit = None if src.buffer_size < 0 else src.buffer_size
+        return augment_examples(src.scene_root, seed=seed, limit=limit, allow_pickle=src.allow_pickle,
+                                classes=src.classes)
+    if src.pair_type == "manual":
+        return manual_examples(src.pair_file, src.scene_root, src.target_prefix)
+    dirs = _buffer(src)
+    refs = [read_triplet(d / SCENE_FILE, ("pos",))["pos"] for d in dirs]
+    if src.pair_type == "identical":
+        rois = [choose_roi(np.arange(len(s)), s.bbox_centroids, np.random.default_rng([seed, i])) for i, s in enumerate(refs)]
+        return [EvalExample(d.name, s, s, roi, roi) for d, s, roi in zip(dirs, refs, rois)]
+    if len(dirs) < 2:
+        raise DataError(src.scene_root, f"--scene_pair_type {src.pair_type} needs at least two scene folders")
+    hist = class_histograms(refs, len(src.classes))
+    examples = []
+    for i, d in enumerate(dirs):
+        rng = np.random.default_rng([seed, i])
+        j = nearest_histogram_scene(hist, i) if src.pair_type == "hist_match" else (i + 1 + int(rng.integers(len(dirs) - 1))) % len(dirs)
+        target = refs[i] if src.target_prefix == "pos" else read_triplet(d / SCENE_FILE, (src.target_prefix,))[src.target_prefix]
+        roi = choose_roi(np.arange(len(target)), target.bbox_centroids, rng)
+        examples.append(EvalExample(f"{d.name}->{dirs[j].name}", target, refs[j], roi, None, analogy_known=False))
+    return examples
+
+
+# -- pair files (manual pairs) --
 
 HEADER = ["tgt", "ref", "tgt_inst", "ref_inst"]
 

@@ -16,63 +16,19 @@ from __future__ import annotations
 import os
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from .errors import DataError
-from .keypoints import scene_keypoints
-from .match.inputs import MatchConfig, MatchScene
-from .match.pipeline import AnalysisResult, find_analogy, inverse_with
-from .metrics import PairRecord, score_pair, summarise
-from .queries import box_frame_points, match_objects
-from .samples import PointSamples
-from .scene import Scene, read_eval_pair, read_triplet, scene_dirs
-
-
-@dataclass
-class EvalExample:
-    name: str
-    target: Scene
-    reference: Scene
-    roi: np.ndarray  # (R,) target object indices
-    gt_objects: np.ndarray | None  # (R,) reference object index per RoI object; None = no analogy
-    analogy_known: bool = True  # False: no ground truth, yet an analogy may exist (random pairs)
-
-
-def choose_roi(idx_map: np.ndarray, centroids: np.ndarray, rng: np.random.Generator, extra=(1, 2)) -> np.ndarray:
-    """A random kept object (idx_map >= 0) plus its 1-2 nearest kept objects; never a distractor."""
-    kept = np.flatnonzero(idx_map >= 0)
-    if len(kept) == 0:
-        raise ValueError("no kept object to build a region of interest from")
-    seed_obj = kept[rng.integers(len(kept))]
-    count = 1 + int(rng.integers(extra[0], extra[1] + 1))
-    dist = np.linalg.norm(centroids[kept, :][:, [0, 2]] - centroids[seed_obj, [0, 2]], axis=1)
-    return kept[np.argsort(dist, kind="stable")[:count]]
-
-
-def augment_examples(scene_root: str | os.PathLike, seed: int = 0, limit: int | None = None,
-                     allow_pickle: bool = False, classes=None) -> list[EvalExample]:
-    """Evaluation pairs of `<scene_root>_augment`: target = augmented `pair_pos`, reference = the
-    original `pos` scene of the same folder. The RoI of pair i is drawn from a generator seeded by
-    (seed, i), so it does not depend on which other pairs are evaluated."""
-    root = Path(scene_root)
-    aug_root = root.parent / f"{root.name}_augment"
-    dirs = scene_dirs(aug_root, "test") or scene_dirs(aug_root)
-    if not dirs:
-        raise DataError(aug_root, "no evaluation pairs found (run the augmentation step first)")
-    examples = []
-    for i, d in enumerate(dirs[:limit]):
-        pair = read_eval_pair(d / "scene.npz", classes, allow_pickle=allow_pickle)
-        reference = read_triplet(root / d.name / "scene.npz", ("pos",), classes)["pos"]
-        if pair.idx_map.size and pair.idx_map.max() >= len(reference):
-            raise DataError(d / "scene.npz", f"key 'pair_pos_idx_map' names object {pair.idx_map.max()}, out of range "
-                                             f"for the {len(reference)} objects of {root / d.name / 'scene.npz'}")
-        roi = choose_roi(pair.idx_map, pair.scene.bbox_centroids, np.random.default_rng([seed, i]))
-        examples.append(EvalExample(d.name, pair.scene, reference, roi, pair.idx_map[roi]))
-    return examples
+from scene_analogy.data.queries import box_frame_points, match_objects
+from scene_analogy.evaluation.examples import EvalExample
+from scene_analogy.evaluation.metrics import PairRecord, score_pair, summarise
+from scene_analogy.match.inputs import MatchConfig, MatchScene
+from scene_analogy.match.pipeline import FieldMethod, inverse_with
+from scene_analogy.structures.keypoints import scene_keypoints
+from scene_analogy.structures.samples import PointSamples
+from scene_analogy.structures.scene import Scene
 
 
 def ground_truth(example: EvalExample, samples: PointSamples) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -92,21 +48,6 @@ def ground_truth(example: EvalExample, samples: PointSamples) -> tuple[np.ndarra
 
 def match_scene(scene: Scene, samples: PointSamples) -> MatchScene:
     return MatchScene.from_scene(scene, scene_keypoints(scene, samples))
-
-
-class FieldMethod:
-    """Our matcher as an evaluation method: `method(target, reference, roi) -> AnalysisResult`.
-
-    Any callable with that signature (MatchScenes in, `match.pipeline.AnalysisResult` out, maps as
-    `AnalogyMap`s, `best` None for "no analogy") can be evaluated by `evaluate_method`; the
-    baselines in `scene_analogy.baselines` are such callables. A method may carry `point_samples`
-    (a `PointSamples`) to see the scenes through other keypoints than the evaluation's."""
-
-    def __init__(self, local_field, global_field, cfg: MatchConfig = MatchConfig()):
-        self.local_field, self.global_field, self.cfg = local_field, global_field, cfg
-
-    def __call__(self, target: MatchScene, reference: MatchScene, roi) -> AnalysisResult:
-        return find_analogy(target, reference, roi, self.local_field, self.global_field, self.cfg)
 
 
 def evaluate_examples(examples: list[EvalExample], samples: PointSamples, local_field, global_field,

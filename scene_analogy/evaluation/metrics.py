@@ -48,8 +48,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
-from . import atomic
-from .neighbors import chamfer_distance
+from scene_analogy.files import atomic
+from scene_analogy.ops.neighbors import chamfer_distance
 
 __all__ = [
     "MAP_ACC_THRES", "BIJECTIVITY_ACC_THRES", "CHAMFER_ACC_THRES", "SYMMETRY_THRESH",

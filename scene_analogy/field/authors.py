@@ -1,9 +1,8 @@
-"""Convert the authors' released field (a pickled whole module) into our checkpoint format.
+"""Read the authors' released field (a pickled whole module) and convert it into our checkpoint format
+(`python -m scene_analogy.convert_checkpoint` is the command).
 
-    python -m scene_analogy.convert_checkpoint IN OUT [--radius R] [--max_neighbors K] [--num_heads H]
-
-IN is the authors' `model.pth`: `torch.save(module)` of `threed_front.feature_field.KeyPointFeatureField`
-carrying its argparse config as `cfg`. OUT is either a `.pth`/`.pt` file (one checkpoint
+The input is the authors' `model.pth`: `torch.save(module)` of `threed_front.feature_field.KeyPointFeatureField`
+carrying its argparse config as `cfg`. The output is either a `.pth`/`.pt` file (one checkpoint
 `{"state_dict", "config"}`) or a folder, which receives `model.pth` and `config.json`.
 
 Safety: unpickling runs code named by the file, so the file is read with a restricted unpickler that
@@ -34,9 +33,9 @@ from typing import Any
 import torch
 import torch._utils
 
-from .checkpoint import check_state_dict, save_checkpoint, save_pretrained
-from .errors import DataError
-from .field import ContextDescriptorField, FieldConfig
+from scene_analogy.field.checkpoint import check_state_dict, save_checkpoint, save_pretrained
+from scene_analogy.field.model import ContextDescriptorField, FieldConfig
+from scene_analogy.files.errors import DataError
 
 __all__ = ["read_authors_checkpoint", "convert_checkpoint", "main"]
 
@@ -265,26 +264,3 @@ def convert_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, **overrid
     else:
         save_pretrained(dst, field, **extra)
     return field
-
-
-def main(argv=None) -> None:
-    from .cli import user_errors
-
-    parser = argparse.ArgumentParser(prog="python -m scene_analogy.convert_checkpoint",
-                                     description="Convert the authors' pickled feature field into a safe checkpoint.")
-    parser.add_argument("src", help="the authors' model.pth (a pickled KeyPointFeatureField)")
-    parser.add_argument("dst", help="output .pth file, or a folder for model.pth + config.json")
-    parser.add_argument("--radius", type=float, default=None, help="neighbourhood radius, if the file lacks agg_radius")
-    parser.add_argument("--max_neighbors", type=int, default=None, help="neighbour cap (default: agg_radius_limit or 100)")
-    parser.add_argument("--num_heads", type=int, default=None, help="attention heads, if the file does not say")
-    args = parser.parse_args(argv)
-    with user_errors():
-        field = convert_checkpoint(args.src, args.dst, radius=args.radius, max_neighbors=args.max_neighbors,
-                                   num_heads=args.num_heads)
-    cfg = field.cfg
-    print(f"wrote {args.dst}: {cfg.num_layers} layers, width {cfg.width}, {cfg.num_classes} classes, "
-          f"radius {cfg.radius} m, <= {cfg.max_neighbors} neighbours, output {cfg.out_dim}")
-
-
-if __name__ == "__main__":
-    main()

@@ -20,25 +20,24 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
-from . import atomic
-from .errors import DataError
-
-if TYPE_CHECKING:
-    from .field import ContextDescriptorField, FieldConfig
+from scene_analogy.field.model import ContextDescriptorField, FieldConfig
+from scene_analogy.files import atomic
+from scene_analogy.files.errors import DataError
 
 __all__ = ["save_checkpoint", "load_field", "save_pretrained", "load_config", "config_from_dict",
            "check_state_dict", "load_calibration"]
 
+PRETRAINED = Path(__file__).resolve().parents[2] / "pretrained"  # the checkpoints shipped with the repository
 MODEL_NAME = "model.pth"
 CONFIG_NAME = "config.json"
 CALIBRATION_NAME = "calibration.json"
 
 
-def save_checkpoint(path: str | os.PathLike, field: "ContextDescriptorField", **extra: Any) -> None:
+def save_checkpoint(path: str | os.PathLike, field: ContextDescriptorField, **extra: Any) -> None:
     """Write `{"state_dict", "config", **extra}` atomically; tensors are moved to the CPU.
 
     `extra` must hold plain Python values (numbers, strings, lists, dicts) or tensors so the file
@@ -53,7 +52,7 @@ def save_checkpoint(path: str | os.PathLike, field: "ContextDescriptorField", **
         torch.save(payload, tmp)
 
 
-def save_pretrained(directory: str | os.PathLike, field: "ContextDescriptorField", **extra: Any) -> Path:
+def save_pretrained(directory: str | os.PathLike, field: ContextDescriptorField, **extra: Any) -> Path:
     """Write `directory/model.pth` (checkpoint) and `directory/config.json`; returns the folder."""
     directory = Path(directory)
     save_checkpoint(directory / MODEL_NAME, field, **extra)
@@ -61,9 +60,8 @@ def save_pretrained(directory: str | os.PathLike, field: "ContextDescriptorField
     return directory
 
 
-def config_from_dict(config: Any, path: str | os.PathLike | None = None) -> "FieldConfig":
+def config_from_dict(config: Any, path: str | os.PathLike | None = None) -> FieldConfig:
     """A FieldConfig from a saved dict; unknown or invalid fields raise DataError naming them."""
-    from .field import FieldConfig  # deferred: field.py re-exports this module's functions
 
     if not isinstance(config, dict):
         raise DataError(path, f"the field config must be a dict, got {type(config).__name__}")
@@ -77,7 +75,7 @@ def config_from_dict(config: Any, path: str | os.PathLike | None = None) -> "Fie
         raise DataError(path, f"invalid field config: {exc}") from None
 
 
-def load_config(path: str | os.PathLike) -> "FieldConfig":
+def load_config(path: str | os.PathLike) -> FieldConfig:
     """The FieldConfig in a `config.json` (or in `<dir>/config.json` when given a folder)."""
     path = Path(path)
     if path.is_dir():
@@ -106,7 +104,7 @@ def load_calibration(folder: str | os.PathLike) -> float | None:
     return float(value)
 
 
-def check_state_dict(state: Any, field: "ContextDescriptorField", path: str | os.PathLike | None) -> None:
+def check_state_dict(state: Any, field: ContextDescriptorField, path: str | os.PathLike | None) -> None:
     """Raise DataError naming the first key that is missing, unexpected, or of the wrong shape."""
     if not isinstance(state, dict):
         raise DataError(path, f"'state_dict' must be a dict of tensors, got {type(state).__name__}")
@@ -159,7 +157,7 @@ def _read(path: Path, map_location) -> dict:
     return payload
 
 
-def load_field(path: str | os.PathLike, map_location="cpu", num_classes: int | None = None) -> "ContextDescriptorField":
+def load_field(path: str | os.PathLike, map_location="cpu", num_classes: int | None = None) -> ContextDescriptorField:
     """Rebuild a field from a checkpoint file, or from a folder written by `save_pretrained`.
 
     The field comes back in eval mode on `map_location`. Any mismatch between the config and the

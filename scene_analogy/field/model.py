@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .neighbors import ball_query, gather, spread_by_rank
+from scene_analogy.ops.neighbors import ball_query, gather, spread_by_rank
 
 __all__ = ["FieldConfig", "ContextDescriptorField", "PRESETS", "semantics_free",
            "save_checkpoint", "save_pretrained", "load_field", "load_config"]
@@ -307,8 +307,3 @@ def _post_norm_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor, attn_ma
     a = attn.out_proj(a.transpose(1, 2).reshape(n, residual.shape[1], d))
     x = layer.norm1(residual + layer.dropout1(a))
     return layer.norm2(x + layer.dropout2(layer.linear2(layer.dropout(F.relu(layer.linear1(x))))))
-
-
-# Checkpoint I/O lives in checkpoint.py (which imports this module); re-exported here because callers
-# think of it as part of the field's API. Imported last so the names above exist when it runs.
-from .checkpoint import load_config, load_field, save_checkpoint, save_pretrained  # noqa: E402

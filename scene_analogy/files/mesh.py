@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from scene_analogy.files.errors import DataError
 
 
 def read_obj(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
@@ -95,7 +95,7 @@ def load_mesh(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 
 def read_ply_triangles(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """(vertices (V, 3) float64, faces (F, 3) int64) of a PLY mesh, trimmed to its faces."""
-    from .ply import read_ply_mesh
+    from scene_analogy.files.ply import read_ply_mesh
 
     columns, faces = read_ply_mesh(path)
     if not {"x", "y", "z"} <= set(columns):
@@ -112,7 +112,7 @@ def write_obj(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray, 
     Texture coordinates are the xz position and normals the area-weighted face normals: enough for
     any OBJ reader; nothing here reads them back.
     """
-    from . import atomic
+    from scene_analogy.files import atomic
 
     vertices = np.asarray(vertices, dtype=np.float64)
     faces = np.asarray(faces, dtype=np.int64)

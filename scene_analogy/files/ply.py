@@ -18,8 +18,8 @@ import os
 
 import numpy as np
 
-from . import atomic
-from .errors import DataError
+from scene_analogy.files import atomic
+from scene_analogy.files.errors import DataError
 
 __all__ = ["read_ply_mesh", "read_ply_vertices", "write_ply"]
 

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..atomic import save_npz
-from ..errors import DataError
-from .rbf import ThinPlateSpline
+from scene_analogy.files.atomic import save_npz
+from scene_analogy.files.errors import DataError
+from scene_analogy.match.rbf import ThinPlateSpline
 
 __all__ = ["AnalogyMap", "FORMAT_VERSION"]
 

@@ -34,9 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .assignment import batched_assignment
-from .idw import idw_cost, nearest_candidates
-from .inputs import MatchConfig
+from scene_analogy.match.assignment import batched_assignment
+from scene_analogy.match.idw import idw_cost, nearest_candidates
+from scene_analogy.match.inputs import MatchConfig
 
 __all__ = ["yaw_rotation", "generate_candidates", "greedy_keep", "footprint_iou", "refine_maps",
            "correspond_objects", "score_maps", "run_coarse", "CoarseResult"]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from ..neighbors import gather, knn
+from scene_analogy.ops.neighbors import gather, knn
 
 __all__ = ["idw_descriptors", "idw_cost", "nearest_candidates"]
 

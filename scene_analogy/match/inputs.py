@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import DataError
-from ..keypoints import FLOOR_LABEL, Keypoints
-from ..scene import Scene
+from scene_analogy.files.errors import DataError
+from scene_analogy.structures.keypoints import FLOOR_LABEL, Keypoints
+from scene_analogy.structures.scene import Scene
 
 __all__ = ["MatchScene", "MatchConfig", "pad_objects", "DEFAULT_VALID_THRES", "LOCAL_ASSIGN_MODES"]
 

@@ -68,11 +68,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .analogy_map import AnalogyMap
-from .coarse import greedy_keep, run_coarse
-from .inputs import MatchConfig, MatchScene, pad_objects
-from .local import run_fine
-from ..neighbors import farthest_point_sample
+from scene_analogy.match.analogy_map import AnalogyMap
+from scene_analogy.match.coarse import greedy_keep, run_coarse
+from scene_analogy.match.inputs import MatchConfig, MatchScene, pad_objects
+from scene_analogy.match.local import run_fine
+from scene_analogy.ops.neighbors import farthest_point_sample
 
 __all__ = ["AnalysisResult", "find_analogy", "inverse", "inverse_with"]
 
@@ -239,6 +239,21 @@ def _coarse_only(result: AnalysisResult, coarse, roi, roi_flat, cfg: MatchConfig
     end = time.perf_counter()
     result.timings = {"coarse": coarse_done - start, "fine": 0.0, "total": end - start}
     return result
+
+
+class FieldMethod:
+    """Our matcher as an evaluation method: `method(target, reference, roi) -> AnalysisResult`.
+
+    Any callable with that signature (MatchScenes in, `AnalysisResult` out, maps as
+    `AnalogyMap`s, `best` None for "no analogy") can be evaluated by `evaluation.loop.evaluate_method`; the
+    baselines in `scene_analogy.baselines` are such callables. A method may carry `point_samples`
+    (a `PointSamples`) to see the scenes through other keypoints than the evaluation's."""
+
+    def __init__(self, local_field, global_field, cfg: MatchConfig = MatchConfig()):
+        self.local_field, self.global_field, self.cfg = local_field, global_field, cfg
+
+    def __call__(self, target: MatchScene, reference: MatchScene, roi) -> AnalysisResult:
+        return find_analogy(target, reference, roi, self.local_field, self.global_field, self.cfg)
 
 
 def inverse_with(method, result: AnalysisResult, target: MatchScene, reference: MatchScene) -> AnalysisResult:

@@ -33,7 +33,6 @@ weights and tail are NaN and `valid[b]` is False.
 from __future__ import annotations
 
 import contextlib
-
 from dataclasses import dataclass
 
 import torch

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .samples import PointSamples
-from .scene import Scene
+from scene_analogy.structures.samples import PointSamples
+from scene_analogy.structures.scene import Scene
 
 FLOOR_LABEL = 0
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import atomic
-from .errors import DataError
+from scene_analogy.files import atomic
+from scene_analogy.files.errors import DataError
 
 SPLITS = ("train", "test")
 

@@ -12,8 +12,9 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-from . import atomic
-from .errors import DataError
+
+from scene_analogy.files import atomic
+from scene_analogy.files.errors import DataError
 
 
 def model_seed(seed: int, model_id: str) -> int:

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import atomic
-from .classes import ClassTable
-from .errors import DataError
+from scene_analogy.files import atomic
+from scene_analogy.files.errors import DataError
+from scene_analogy.structures.classes import ClassTable
 
 PREFIXES = ("pos", "pair_pos", "neg")
 SCENE_FILE = "scene.npz"

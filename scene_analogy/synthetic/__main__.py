@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from ..augment import AugmentConfig
-from ..cli import user_errors
-from ..triplets import TripletConfig
-from .dataset import SyntheticConfig, generate_dataset
+from scene_analogy.cli.boundary import user_errors
+from scene_analogy.data.eval_pairs import AugmentConfig
+from scene_analogy.data.triplets import TripletConfig
+from scene_analogy.synthetic.dataset import SyntheticConfig, generate_dataset
 
 
 def build_parser() -> argparse.ArgumentParser:

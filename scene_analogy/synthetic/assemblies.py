@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from .primitives import Parts, rot_x
+from scene_analogy.synthetic.primitives import Parts, rot_x
 
 
 def pillows(p: Parts, width: float, y: float, z: float, count: int) -> None:

@@ -19,17 +19,18 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .. import atomic
-from .. import augment
-from ..augment import SPLIT_CODES, AugmentConfig
-from ..classes import THREED_FRONT
-from ..geometry import yaw_matrix
-from ..pool import ObjectPool
-from ..samples import surface_samples, write_samples, model_seed
-from ..scene import FloorPlan, Scene, write_triplet
-from ..triplets import SwapSampler, TripletConfig, make_triplet
-from .objects import build_models
-from .rooms import RoomLayout, generate_room, world_boxes
+from scene_analogy.data import eval_pairs
+from scene_analogy.data.eval_pairs import SPLIT_CODES, AugmentConfig
+from scene_analogy.data.triplets import SwapSampler, TripletConfig, make_triplet
+from scene_analogy.files import atomic
+from scene_analogy.ops.geometry import yaw_matrix
+from scene_analogy.structures.classes import THREED_FRONT
+from scene_analogy.structures.pool import ObjectPool
+from scene_analogy.structures.samples import model_seed, surface_samples, write_samples
+from scene_analogy.structures.scene import FloorPlan, Scene, scene_dirs, write_triplet
+from scene_analogy.synthetic.objects import build_models
+from scene_analogy.synthetic.rooms import RoomLayout, generate_room, world_boxes
+
 
 @dataclass(frozen=True)
 class SyntheticConfig:
@@ -101,14 +102,25 @@ def generate_dataset(save_root: str | os.PathLike, cfg: SyntheticConfig, progres
     if cfg.make_augment and len(anchors["test"]) >= 2:
         num_pairs = write_eval_pairs(root, anchors["test"], cfg, progress)
     if first is not None:
-        from ..vis import save_triplet_topdown  # matplotlib only when a picture is drawn
+        from scene_analogy.vis.pictures import save_triplet_topdown
 
         save_triplet_topdown(first, root / "triplet_topdown.png")
     return {"models": len(pool), **{f"{s}_scenes": n for s, n in counts.items()}, "eval_pairs": num_pairs}
 
 
 def write_eval_pairs(root: Path, positives: list[Scene], cfg: SyntheticConfig, progress: bool) -> int:
-    """Augment each held-out positive (`augment.write_eval_pairs`) into `<root>_augment/test_scene_<i>`."""
+    """Augment each held-out positive (`data.eval_pairs.write_eval_pairs`) into `<root>_augment/test_scene_<i>`."""
     names = [f"test_scene_{i}" for i in range(len(positives))]
-    return augment.write_eval_pairs(root.parent / f"{root.name}_augment", names, positives, cfg.augment, cfg.seed,
+    return eval_pairs.write_eval_pairs(root.parent / f"{root.name}_augment", names, positives, cfg.augment, cfg.seed,
                                     len(THREED_FRONT), progress)
+
+
+def ensure_eval_pairs(root: Path, num_pairs: int, seed: int) -> None:
+    """Generate a small held-out set when the root has fewer evaluation pairs than asked for."""
+    aug = root.parent / f"{root.name}_augment"
+    if (root / "object_pool.json").is_file() and aug.is_dir() and len(scene_dirs(aug, "test")) >= num_pairs:
+        return
+    # Only held-out scenes are needed here (training has its own data): half train keeps swaps possible.
+    cfg = SyntheticConfig(num_scenes=max(2 * num_pairs, 8), seed=seed, train_ratio=0.5, sample_counts=(50,))
+    summary = generate_dataset(root, cfg)
+    print(f"generated {summary['eval_pairs']} evaluation pairs under {aug}")

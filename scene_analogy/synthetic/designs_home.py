@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .assemblies import bed_frame, pillows, sofa_block
-from .primitives import Parts, rot_x, rot_y, spokes
+from scene_analogy.synthetic.assemblies import bed_frame, pillows, sofa_block
+from scene_analogy.synthetic.primitives import Parts, rot_x, rot_y, spokes
 
 
 # ----------------------------------------------------------------------------------------- bed (0)

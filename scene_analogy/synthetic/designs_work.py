@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .assemblies import fronts, pendant_top, sofa_block, star_base
-from .primitives import Parts, rot_x, rot_y, spokes
+from scene_analogy.synthetic.assemblies import fronts, pendant_top, sofa_block, star_base
+from scene_analogy.synthetic.primitives import Parts, rot_x, rot_y, spokes
 
 
 # --------------------------------------------------------------------------------------- chair (4)

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..geometry import box_corners_xz, rectangles_overlap, yaw_matrix
-from ..pool import ModelInfo, ObjectPool
+from scene_analogy.ops.geometry import box_corners_xz, rectangles_overlap, yaw_matrix
+from scene_analogy.structures.pool import ModelInfo, ObjectPool
 
 SCALE_JITTER = (0.9, 1.1)
 INNER_CLEARANCE = 0.02  # metres between pieces of one group, so the room-level check is not at a tie

@@ -32,12 +32,12 @@ from typing import Callable
 import numpy as np
 import trimesh
 
-from .. import atomic
-from ..classes import THREED_FRONT
-from ..pool import ModelInfo, ObjectPool
-from . import designs_home as home
-from . import designs_work as work
-from .primitives import Parts
+from scene_analogy.files import atomic
+from scene_analogy.structures.classes import THREED_FRONT
+from scene_analogy.structures.pool import ModelInfo, ObjectPool
+from scene_analogy.synthetic import designs_home as home
+from scene_analogy.synthetic import designs_work as work
+from scene_analogy.synthetic.primitives import Parts
 
 TEST_FRACTION = 0.25
 MIN_MODELS_PER_SUBCLASS = 3  # 2 train + 1 test

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import DataError
-from ..geometry import box_centroids, box_corners_xz, points_in_polygon, rectangles_overlap, yaw_matrix
-from ..pool import ObjectPool
-from . import groups as G
+from scene_analogy.files.errors import DataError
+from scene_analogy.ops.geometry import box_centroids, box_corners_xz, points_in_polygon, rectangles_overlap, yaw_matrix
+from scene_analogy.structures.pool import ObjectPool
+from scene_analogy.synthetic import groups as G
 
 HEIGHT_RANGE = (2.6, 3.2)
 CLEARANCE = 0.03

@@ -15,11 +15,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .keypoints import pad_batch, scene_keypoints
-from .queries import QueryConfig, triplet_queries
-from .samples import PointSamples
-from .scene import PREFIXES, read_triplet, scene_dirs
-from .errors import DataError
+from scene_analogy.data.queries import QueryConfig, triplet_queries
+from scene_analogy.files.errors import DataError
+from scene_analogy.structures.keypoints import pad_batch, scene_keypoints
+from scene_analogy.structures.samples import PointSamples
+from scene_analogy.structures.scene import PREFIXES, read_triplet, scene_dirs
 
 
 class TripletDataset(Dataset):

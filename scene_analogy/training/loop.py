@@ -28,12 +28,12 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from tqdm import tqdm
 
-from . import atomic
-from .checkpoint import check_state_dict, load_problem
-from .errors import DataError
-from .field import FieldConfig, load_field, save_pretrained
-from .queries import QueryConfig
-from .training_data import TripletDataset, collate_triplets, draw_queries
+from scene_analogy.data.queries import QueryConfig
+from scene_analogy.field.checkpoint import check_state_dict, load_field, load_problem, save_pretrained
+from scene_analogy.field.model import FieldConfig
+from scene_analogy.files import atomic
+from scene_analogy.files.errors import DataError
+from scene_analogy.training.dataset import TripletDataset, collate_triplets, draw_queries
 
 
 @dataclass(frozen=True)
@@ -273,17 +273,7 @@ def _finish(field, history, cfg: TrainConfig, rank: int, world: int, seconds: fl
     if rank == 0:
         atomic.write_json(Path(cfg.log_dir) / "summary.json", summary)
         if history:
-            from .vis import save_training_curve
+            from scene_analogy.vis.pictures import save_training_curve
 
             save_training_curve(history, Path(cfg.log_dir) / "curve.png")
     return summary
-
-
-def main(argv=None) -> None:
-    from .cli import run_trainer
-
-    run_trainer(argv, "python -m scene_analogy.train", preset_default="fast")
-
-
-if __name__ == "__main__":
-    main()

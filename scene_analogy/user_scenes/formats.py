@@ -35,11 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import atomic
-from .classes import ClassTable
-from .errors import DataError
-from .geometry import Z_UP_TO_Y_UP
-from .ply import read_ply_vertices, write_ply
+from scene_analogy.files import atomic
+from scene_analogy.files.errors import DataError
+from scene_analogy.files.ply import read_ply_vertices, write_ply
+from scene_analogy.ops.geometry import Z_UP_TO_Y_UP
+from scene_analogy.structures.classes import ClassTable
 
 __all__ = ["OwnScene", "UP_ROTATIONS", "load_scene", "object_classes", "decode_grey", "grey_values",
            "write_ply_scene", "write_npz_scene", "MESH_SUFFIXES"]

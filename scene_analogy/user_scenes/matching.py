@@ -30,21 +30,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .classes import TABLES, ClassTable
-from .errors import DataError
-from .geometry import yaw_matrix
-from .match.analogy_map import AnalogyMap
-from .match.inputs import MatchConfig, MatchScene
-from .match.pipeline import AnalysisResult
-from .match.pipeline import find_analogy as match_analogy
-from .neighbors import farthest_point_sample
-from .own_data import UP_ROTATIONS, OwnScene, object_classes
-from .transfer import map_in_frame
+from scene_analogy.field.checkpoint import PRETRAINED
+from scene_analogy.files.errors import DataError
+from scene_analogy.match.analogy_map import AnalogyMap
+from scene_analogy.match.inputs import MatchConfig, MatchScene
+from scene_analogy.match.pipeline import AnalysisResult
+from scene_analogy.match.pipeline import find_analogy as match_analogy
+from scene_analogy.ops.geometry import yaw_matrix
+from scene_analogy.ops.neighbors import farthest_point_sample
+from scene_analogy.structures.classes import TABLES, ClassTable
+from scene_analogy.user_scenes.formats import UP_ROTATIONS, OwnScene, object_classes
+from scene_analogy.user_scenes.transfer import map_in_frame
 
 __all__ = ["OwnAnalogy", "find_analogy", "match_scene", "oriented_boxes", "choose_checkpoint",
            "SEMANTIC_CHECKPOINT", "PLAIN_CHECKPOINT"]
 
-PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
 SEMANTIC_CHECKPOINT = PRETRAINED / "synthetic_default"
 PLAIN_CHECKPOINT = PRETRAINED / "no_semantic"
 _YAW_STEPS = 90
@@ -158,7 +158,7 @@ def find_analogy(target: OwnScene, reference: OwnScene, roi_ids, checkpoint: str
                  topk: int = 3, cfg: MatchConfig | None = None, num_keypoints: int = 50,
                  ignore_labels: bool = False, device: str = "cpu", seed: int = 0) -> OwnAnalogy:
     """Map the target objects `roi_ids` (instance ids) into `reference`; up to `topk` distinct maps."""
-    from .checkpoint import load_field
+    from scene_analogy.field.checkpoint import load_field
 
     roi_ids = np.asarray(roi_ids, dtype=np.int64).reshape(-1)
     roi_ids = roi_ids[np.sort(np.unique(roi_ids, return_index=True)[1])]  # a repeated id counts once

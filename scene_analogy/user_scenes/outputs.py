@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import atomic
-from .own_match import OwnAnalogy
-from .ply import write_ply
-from .vis import class_colour, colour_wheel, save_analogy_png
-from .viewer import save_viewer
+from scene_analogy.files import atomic
+from scene_analogy.files.ply import write_ply
+from scene_analogy.user_scenes.matching import OwnAnalogy
+from scene_analogy.vis.html_viewer import save_viewer
+from scene_analogy.vis.pictures import class_colour, colour_wheel, save_analogy_png
 
 __all__ = ["write_outputs", "maps_summary"]
 

@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from . import atomic
-from .errors import DataError
-from .match.analogy_map import AnalogyMap
+from scene_analogy.files import atomic
+from scene_analogy.files.errors import DataError
+from scene_analogy.match.analogy_map import AnalogyMap
 
 __all__ = ["map_in_frame", "PointList", "read_points", "write_points", "transfer_points", "carry_frames",
            "Placement", "read_placement", "place_mesh", "UP_INDEX"]

@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from . import atomic
+from scene_analogy.files import atomic
 
 __all__ = ["viewer_html", "save_viewer", "MAX_SCENE_POINTS"]
 

@@ -15,10 +15,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Patch, Polygon  # noqa: E402
 
-from . import atomic  # noqa: E402
-from .classes import THREED_FRONT, ClassTable  # noqa: E402
-from .geometry import box_corners_xz  # noqa: E402
-from .scene import Scene  # noqa: E402
+from scene_analogy.files import atomic  # noqa: E402
+from scene_analogy.ops.geometry import box_corners_xz  # noqa: E402
+from scene_analogy.structures.classes import THREED_FRONT, ClassTable  # noqa: E402
+from scene_analogy.structures.scene import Scene  # noqa: E402
 
 PALETTE = plt.get_cmap("tab20").colors
 

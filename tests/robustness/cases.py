@@ -22,12 +22,38 @@ from pathlib import Path
 import numpy as np
 
 from .cases_arkit import ARKIT_CASES
-from .damage import (AUG0, TEST0, TRAIN0, Case, Malicious, analogy, augment, broken_model, demo,
-                     disagreeing_sidecar, edit_npz, empty, house_edit, keep_one_piece, malicious_torch, manual,
-                     marker, match, model_info_edit, nan_position, other_config_checkpoint, own_npz, pair_file, sample,
-                     scene_gen, scenes_copy, train, truncate, zero_scale)
+from .damage import (
+    AUG0,
+    TEST0,
+    TRAIN0,
+    Case,
+    Malicious,
+    analogy,
+    augment,
+    broken_model,
+    demo,
+    disagreeing_sidecar,
+    edit_npz,
+    empty,
+    house_edit,
+    keep_one_piece,
+    malicious_torch,
+    manual,
+    marker,
+    match,
+    model_info_edit,
+    nan_position,
+    other_config_checkpoint,
+    own_npz,
+    pair_file,
+    sample,
+    scene_gen,
+    scenes_copy,
+    train,
+    truncate,
+    zero_scale,
+)
 from .workspace import OWN_PAIR, copy_tree, npz_arrays
-
 
 CASES: list[Case] = [
     # ---- scene_analogy.demo -------------------------------------------------------------------------------
@@ -212,7 +238,7 @@ CASES: list[Case] = [
 
 
 def _collapse_instance(d: Path, points: np.ndarray, instance: int) -> np.ndarray:
-    from scene_analogy.own_data import load_scene
+    from scene_analogy.user_scenes.formats import load_scene
 
     ids = load_scene(OWN_PAIR / "target.ply").instance
     out = points.copy()
@@ -233,7 +259,7 @@ def _foreign_train_state(path: Path) -> None:
 
     import torch
 
-    from scene_analogy.field import PRESETS
+    from scene_analogy.field.model import PRESETS
 
     field = dataclasses.replace(PRESETS["fast"], num_layers=2, feedforward=32, max_neighbors=16).build()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -43,7 +43,7 @@ def first_box(key: str, value) -> Callable[[list], None]:
 
 
 def mesh_without_faces(ws: Workspace, d: Path) -> None:
-    from scene_analogy.ply import read_ply_mesh, write_ply
+    from scene_analogy.files.ply import read_ply_mesh, write_ply
 
     path = scan_root(ws, d) / f"{BROKEN}_3dod_mesh.ply"
     columns, _ = read_ply_mesh(path)

@@ -108,7 +108,7 @@ def scenes_copy(ws: Workspace, d: Path) -> Path:
 
 def own_npz(d: Path, name: str = "target.npz", **changes) -> Path:
     """The sample target as an NPZ (points, instance, label), with some arrays replaced."""
-    from scene_analogy.own_data import load_scene
+    from scene_analogy.user_scenes.formats import load_scene
 
     scene = load_scene(OWN_PAIR / "target.ply")
     arrays = {"points": scene.points, "instance": scene.instance, "label": scene.labels}

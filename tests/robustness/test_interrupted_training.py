@@ -13,8 +13,8 @@ import threading
 
 import torch
 
-from scene_analogy.atomic import PAUSE_VARIABLE
-from scene_analogy.field import load_field
+from scene_analogy.field.checkpoint import load_field
+from scene_analogy.files.atomic import PAUSE_VARIABLE
 
 from .damage import TINY_TRAIN
 from .workspace import REPO

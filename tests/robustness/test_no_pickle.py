@@ -12,9 +12,9 @@ REPO = Path(__file__).resolve().parents[2]
 SOURCES = ("scene_analogy", "threed_front", "arkit", "benchmarks", "scripts", "examples")
 # (file, function) -> why pickle is allowed there
 ALLOWED = {
-    ("scene_analogy/scene.py", "_pickled_idx_map"): "the authors' idx map; only with --allow_pickle",
-    ("scene_analogy/convert_scenes.py", "plain_arrays"): "one-off conversion; the command insists on --allow_pickle",
-    ("scene_analogy/convert_checkpoint.py", "_load_tree"): "restricted unpickler: an allowlist of inert stubs",
+    ("scene_analogy/structures/scene.py", "_pickled_idx_map"): "the authors' idx map; only with --allow_pickle",
+    ("scene_analogy/data/eval_pairs.py", "plain_arrays"): "one-off conversion; the command insists on --allow_pickle",
+    ("scene_analogy/field/authors.py", "_load_tree"): "restricted unpickler: an allowlist of inert stubs",
 }
 
 

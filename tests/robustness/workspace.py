@@ -48,8 +48,9 @@ def build_workspace(root: Path) -> Workspace:
 
     import torch
 
-    from scene_analogy.augment import AugmentConfig, augment_triplet_root
-    from scene_analogy.field import PRESETS, save_pretrained
+    from scene_analogy.data.eval_pairs import AugmentConfig, augment_triplet_root
+    from scene_analogy.field.checkpoint import save_pretrained
+    from scene_analogy.field.model import PRESETS
     from scene_analogy.fixtures.threed_front import write_tree
     from tests.helpers import stub_pool, write_tiny_triplet_root
 
@@ -70,7 +71,8 @@ def build_arkit(root: Path) -> Path:
     import dataclasses
 
     from arkit import SPEC, extract_point_samples, main_asset_gen, main_scene_augment, main_scene_gen
-    from scene_analogy.field import PRESETS, save_pretrained
+    from scene_analogy.field.checkpoint import save_pretrained
+    from scene_analogy.field.model import PRESETS
     from scene_analogy.fixtures.arkit import write_tree
 
     write_tree(root / "raw", num_scans=6, seed=0, progress=False)

@@ -1,0 +1,1 @@
+"""The command-line layer: the one-line error boundary, flag groups and the per-dataset command bodies."""

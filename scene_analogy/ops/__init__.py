@@ -1,0 +1,1 @@
+"""Small geometric ops on points and frames: neighbour search (pure torch) and rigid geometry."""

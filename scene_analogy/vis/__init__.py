@@ -1,0 +1,1 @@
+"""Pictures: headless PNGs (matplotlib) and the self-contained HTML viewer."""
