@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from scene_analogy.ops.geometry import yaw_matrix
 from scene_analogy.synthetic.assemblies import bed_frame, pillows, sofa_block
-from scene_analogy.synthetic.primitives import Parts, rot_x, rot_y, spokes
+from scene_analogy.synthetic.primitives import Parts, rot_x, spokes
 
 
 # ----------------------------------------------------------------------------------------- bed (0)
@@ -234,8 +235,9 @@ def folding_screen(rng) -> Parts:
     hinge, angle = np.zeros(3), np.deg2rad(rng.uniform(20, 35))
     for k in range(count):
         a = angle if k % 2 == 0 else -angle
-        direction = np.array([np.cos(a), 0, -np.sin(a)])
-        p.box((w, h - 0.04, 0.03), hinge + direction * w / 2 + (0, h / 2 + 0.02, 0), rot_y(a))
+        turn = yaw_matrix(a)
+        direction = turn[:, 0]  # the panel's width axis: local +x turned by a
+        p.box((w, h - 0.04, 0.03), hinge + direction * w / 2 + (0, h / 2 + 0.02, 0), turn)
         p.cyl(0.015, 0, h, hinge[0], hinge[2], sections=6)
         hinge = hinge + direction * w
     p.cyl(0.015, 0, h, hinge[0], hinge[2], sections=6)

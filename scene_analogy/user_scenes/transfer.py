@@ -38,6 +38,7 @@ from scipy.spatial.transform import Rotation
 from scene_analogy.files import atomic
 from scene_analogy.files.errors import DataError
 from scene_analogy.match.analogy_map import AnalogyMap
+from scene_analogy.ops.geometry import Z_UP_TO_Y_UP, yaw_matrix
 
 __all__ = ["map_in_frame", "PointList", "read_points", "write_points", "transfer_points", "carry_frames",
            "Placement", "read_placement", "place_mesh", "UP_INDEX"]
@@ -57,9 +58,10 @@ def map_in_frame(m: AnalogyMap, into_source: np.ndarray, into_target: np.ndarray
 
 
 def _yaw_rotations(yaw: np.ndarray, up: str) -> np.ndarray:
-    axis = np.zeros((len(yaw), 3))
-    axis[:, UP_INDEX[up]] = 1.0
-    return Rotation.from_rotvec(axis * np.asarray(yaw, dtype=np.float64)[:, None]).as_matrix()
+    """Rotations (M, 3, 3) by yaw (M,) about the file's up axis: the y-up yaw, conjugated into a
+    z-up file's frame (Z_UP_TO_Y_UP takes +z onto +y and is proper, so the angle keeps its sense)."""
+    rots = yaw_matrix(np.asarray(yaw, dtype=np.float64))
+    return rots if up == "y" else Z_UP_TO_Y_UP.T @ rots @ Z_UP_TO_Y_UP
 
 
 def _yaw_of(rots: np.ndarray, up: str) -> np.ndarray:
