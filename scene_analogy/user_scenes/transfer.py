@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ from scipy.spatial.transform import Rotation
 
 from scene_analogy.files import atomic
 from scene_analogy.files.errors import DataError
+from scene_analogy.files.json_files import read_json
 from scene_analogy.match.analogy_map import AnalogyMap
 from scene_analogy.ops.geometry import Z_UP_TO_Y_UP, yaw_matrix
 
@@ -150,11 +150,7 @@ def _is_number(text: str) -> bool:
         return False
 
 
-def _read_json(path, text: str) -> PointList:
-    try:
-        items = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(path, f"not valid JSON ({exc})") from None
+def _json_points(path, items) -> PointList:
     if not isinstance(items, list) or not items:
         raise DataError(path, "expected a non-empty JSON list of points")
     try:
@@ -179,6 +175,8 @@ def read_points(path: str | os.PathLike) -> PointList:
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".json", ".npy"):
         raise DataError(path, "unknown point-list format (expected .csv, .json or .npy)")
+    if suffix == ".json":
+        return _json_points(path, read_json(path, "point list"))
     try:
         if suffix == ".npy":
             array = np.load(path, allow_pickle=False)
@@ -190,8 +188,6 @@ def read_points(path: str | os.PathLike) -> PointList:
         raise DataError(path, f"cannot read the file ({exc})") from None
     if suffix == ".csv":
         return _read_csv(path, text)
-    if suffix == ".json":
-        return _read_json(path, text)
     if array.ndim != 2 or array.shape[1] not in (3, 4, 7) or array.dtype.kind not in "iuf":
         raise DataError(path, f"NPY array has shape {array.shape} and dtype {array.dtype}; expected numbers "
                               f"of shape (M, 3), (M, 4) or (M, 7)")
@@ -246,12 +242,7 @@ def write_points(path: str | os.PathLike, points: PointList) -> None:
 
 
 def _read_pose(path) -> dict:
-    try:
-        pose = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(path, "no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(path, f"not a readable JSON pose ({exc})") from None
+    pose = read_json(path, "pose")
     if not isinstance(pose, dict) or not ("position" in pose or "matrix" in pose):
         raise DataError(path, "a pose is a JSON object with 'position' [x, y, z] and 'yaw', 'quaternion' or 'matrix'")
     return pose
