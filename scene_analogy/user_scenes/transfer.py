@@ -37,6 +37,7 @@ from scipy.spatial.transform import Rotation
 from scene_analogy.files import atomic
 from scene_analogy.files.errors import DataError
 from scene_analogy.files.json_files import read_json
+from scene_analogy.files.mesh import load_trimesh
 from scene_analogy.match.analogy_map import AnalogyMap
 from scene_analogy.ops.geometry import Z_UP_TO_Y_UP, yaw_matrix
 
@@ -284,19 +285,9 @@ class Placement:
 
 def read_placement(mesh_path, pose_path, up: str) -> Placement:
     """Read and check a mesh and its pose JSON (module docstring) before anything is computed."""
-    import trimesh
-
     pose = _read_pose(pose_path)
     rot, position, scale = _pose_frame(pose_path, pose, up)
-    if not Path(mesh_path).is_file():
-        raise DataError(mesh_path, "no such file")
-    try:
-        mesh = trimesh.load(mesh_path, force="mesh", process=False)
-    except Exception as exc:  # trimesh raises many types for unreadable files
-        raise DataError(mesh_path, f"cannot read the mesh ({type(exc).__name__}: {exc})") from None
-    if len(getattr(mesh, "vertices", ())) == 0:
-        raise DataError(mesh_path, "the mesh has no vertices")
-    return Placement(mesh, Path(mesh_path), pose, rot, position, scale)
+    return Placement(load_trimesh(mesh_path), Path(mesh_path), pose, rot, position, scale)
 
 
 def place_mesh(m: AnalogyMap, placement: Placement, up: str, out_dir) -> tuple[Path, Path]:
