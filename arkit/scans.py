@@ -16,7 +16,6 @@ read as that.
 
 from __future__ import annotations
 
-import json
 from functools import partial
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import numpy as np
 
 from scene_analogy.data.scans import Scan, ScanBox
 from scene_analogy.files.errors import DataError
+from scene_analogy.files.json_files import read_json
 from scene_analogy.files.ply import read_ply_mesh
 from scene_analogy.files.skips import SkipLog
 from scene_analogy.ops.geometry import Z_UP_TO_Y_UP
@@ -67,11 +67,12 @@ def _box(entry: dict) -> ScanBox:
 def read_boxes(path: Path, skips: SkipLog) -> list[ScanBox] | None:
     """The valid boxes of an annotation file (bad ones counted), or None when the file is unusable."""
     try:
-        entries = json.loads(path.read_text(encoding="utf-8"))["data"]
+        entries = read_json(path, "annotation")["data"]
         if not isinstance(entries, list):
             raise TypeError(f"'data' is a {type(entries).__name__}, not a list")
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-        skips.add("scans", "malformed annotation JSON", path, f"{type(exc).__name__}: {exc}")
+    except (DataError, KeyError, TypeError) as exc:
+        detail = exc.problem if isinstance(exc, DataError) else f"{type(exc).__name__}: {exc}"
+        skips.add("scans", "malformed annotation JSON", path, detail)
         return None
     boxes = []
     for i, entry in enumerate(entries):

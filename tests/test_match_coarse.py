@@ -18,10 +18,10 @@ from scene_analogy.match.coarse import (
     greedy_keep,
     run_coarse,
     warped_footprints,
-    yaw_rotation,
 )
 from scene_analogy.match.idw import idw_cost, idw_descriptors
 from scene_analogy.match.inputs import MatchConfig, pad_objects
+from scene_analogy.ops.geometry import yaw_rotation
 from tests.helpers import random_scene, stub_pool
 
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from scene_analogy.match.coarse import yaw_rotation
 from scene_analogy.match.idw import idw_cost
 from scene_analogy.match.inputs import MatchConfig
 from scene_analogy.match.local import assign_points, box_snap, cube_symmetries, optimise_points, run_fine
+from scene_analogy.ops.geometry import yaw_rotation
 
 MIRROR = torch.diag(torch.tensor([-1.0, 1.0, 1.0]))
 

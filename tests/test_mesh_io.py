@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from scene_analogy.files.errors import DataError
-from scene_analogy.files.mesh import load_mesh, read_obj, write_obj
+from scene_analogy.files.mesh import load_mesh, load_trimesh, read_obj, write_obj
 from scene_analogy.ops.geometry import (
     mesh_boundary_loops,
     mesh_outline_xz,
@@ -47,6 +47,22 @@ def test_write_obj_round_trip_and_ply_through_trimesh(tmp_path):
     box.export(tmp_path / "b.ply")
     vertices, faces = load_mesh(tmp_path / "b.ply")
     assert len(faces) == 12 and np.allclose(vertices.max(0), [0.5, 1.0, 1.5])
+
+
+def test_load_trimesh_keeps_the_file_and_names_it_when_it_cannot(tmp_path):
+    import trimesh
+
+    trimesh.creation.box((1.0, 2.0, 3.0)).export(tmp_path / "b.stl")
+    mesh = load_trimesh(tmp_path / "b.stl")
+    assert len(mesh.faces) == 12 and np.allclose(mesh.bounds[1], [0.5, 1.0, 1.5])
+    assert load_mesh(tmp_path / "b.stl")[1].shape == (12, 3)  # other formats: load_mesh goes through it
+    (tmp_path / "broken.stl").write_bytes(b"solid x\nfacet normal 0 0 1\nouter loop\nvertex 0 0\n")
+    (tmp_path / "empty.off").write_text("OFF\n0 0 0\n")
+    for name, problem in [("none.glb", "no such file"), ("broken.stl", "cannot read the mesh|no vertices"),
+                          ("empty.off", "cannot read the mesh|no vertices")]:
+        with pytest.raises(DataError, match=problem) as info:
+            load_trimesh(tmp_path / name)
+        assert info.value.path == str(tmp_path / name)
 
 
 def _grid(cells):

@@ -122,7 +122,7 @@ def test_npy_keeps_its_dtype_and_headerless_csv_with_quaternions(tmp_path):
     ("a.csv", "1,2\n", "expected 3"),
     ("a.csv", "x,y,yaw\n1,2,3\n", "lacks the column"),
     ("a.csv", "1,2,nan\n", "NaN"),
-    ("a.json", "{not json", "not valid JSON"),
+    ("a.json", "{not json", "not a readable JSON point list"),
     ("a.json", '[{"pos": [1, 2, 3]}]', "not \\[x, y, z"),
     ("a.csv", "0,0,0,0,0,0,0\n", "zero length"),
     ("a.txt", "1,2,3\n", "unknown point-list format"),

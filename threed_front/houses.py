@@ -17,7 +17,6 @@ Anything else that is wrong with one house or room skips it with a counted warni
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from scene_analogy.files.errors import DataError
+from scene_analogy.files.json_files import read_json
 from scene_analogy.files.skips import SkipLog
 from scene_analogy.ops.geometry import mesh_outline_xz, quaternion_matrix, yaw_matrix, yaw_of
 from scene_analogy.structures.pool import ObjectPool
@@ -102,12 +102,13 @@ def room_scene(room: dict, furniture: dict, meshes: dict, pool: ObjectPool, skip
 def house_rooms(path: Path, pool: ObjectPool, skips: SkipLog) -> list[tuple[str, Scene]]:
     """(room id, Scene) of every room of one house file that passes the filters."""
     try:
-        house = json.loads(path.read_text(encoding="utf-8"))
+        house = read_json(path, "house")
         furniture = {f["uid"]: f for f in house["furniture"]}
         meshes = {m["uid"]: m for m in house["mesh"]}
         rooms = list(house["scene"]["room"])
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-        skips.add("houses", "malformed house JSON", path, f"{type(exc).__name__}: {exc}")
+    except (DataError, ValueError, KeyError, TypeError) as exc:
+        detail = exc.problem if isinstance(exc, DataError) else f"{type(exc).__name__}: {exc}"
+        skips.add("houses", "malformed house JSON", path, detail)
         return []
     out = []
     for room in rooms:

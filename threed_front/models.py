@@ -13,7 +13,6 @@ triplets use disjoint models.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import numpy as np
 from scene_analogy.data.model_samples import model_boxes
 from scene_analogy.data.triplets import model_splits
 from scene_analogy.files.errors import DataError
+from scene_analogy.files.json_files import read_json
 from scene_analogy.files.skips import SkipLog
 from scene_analogy.structures.classes import THREED_FRONT
 from scene_analogy.structures.pool import ModelInfo, ObjectPool
@@ -60,12 +60,7 @@ def model_folders(obj_root: Path, skips: SkipLog) -> list[tuple[str, str]]:
 def read_model_info(path: str | os.PathLike, skips: SkipLog) -> dict[str, tuple[int, str]]:
     """model id -> (class id, subclass); entries with an unknown super-category are skipped."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "model_info.json not found")
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise DataError(path, f"not a readable JSON file ({exc})") from None
+    rows = read_json(path, "file", missing="model_info.json not found")
     if not isinstance(rows, list):
         raise DataError(path, f"expected a list of models, found {type(rows).__name__}")
     info = {}

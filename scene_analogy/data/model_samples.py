@@ -13,7 +13,6 @@ since is ignored (the mesh is read again).
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from tqdm import tqdm
 
 from scene_analogy.files import atomic
 from scene_analogy.files.errors import DataError
+from scene_analogy.files.json_files import read_json
 from scene_analogy.files.mesh import load_mesh
 from scene_analogy.files.skips import SkipLog
 from scene_analogy.structures.samples import model_seed, surface_samples, write_samples
@@ -71,8 +71,8 @@ def model_boxes(models: dict[str, str], obj_root: str | os.PathLike, cache: str 
     cached = {}
     if cache is not None and Path(cache).is_file():
         try:
-            cached = json.loads(Path(cache).read_text())["models"]
-        except (ValueError, KeyError, TypeError):
+            cached = read_json(cache, "box cache")["models"]
+        except (DataError, KeyError, TypeError):
             cached = {}  # a broken cache only costs time: the meshes are read again
     out, todo = {}, []
     for model_id, rel in models.items():

@@ -32,7 +32,6 @@ asset's canonical box (scale 1).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +42,7 @@ from tqdm import tqdm
 from scene_analogy.data.model_samples import model_boxes
 from scene_analogy.files import atomic
 from scene_analogy.files.errors import DataError
+from scene_analogy.files.json_files import read_json
 from scene_analogy.files.ply import write_ply
 from scene_analogy.files.skips import SkipLog
 from scene_analogy.ops.geometry import upright_yaw_boxes
@@ -218,14 +218,13 @@ def asset_meshes(obj_root: str | os.PathLike, classes: ClassTable, hint: str = "
 def read_asset_info(path: str | os.PathLike, classes: ClassTable, hint: str = "") -> dict[str, dict]:
     """Asset id -> {class_id, label, split, mesh, scan} from the asset writer's model_info.json."""
     path = Path(path)
+    info = read_json(path, "asset list",
+                     missing="asset list not found" + (f": {hint}" if hint else " (written by the asset generator)"))
     try:
-        models = json.loads(path.read_text(encoding="utf-8"))["models"]
+        models = info["models"]
         bad = [m for m, row in models.items() if not 0 <= int(row["class_id"]) < len(classes)
                or row["split"] not in SPLITS or not isinstance(row["mesh"], str)]
-    except FileNotFoundError:
-        raise DataError(path, "asset list not found" + (f": {hint}" if hint else " (written by the asset generator)")) \
-            from None
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise DataError(path, f"not an asset list ({type(exc).__name__}: {exc})") from None
     if bad:
         raise DataError(path, f"asset '{bad[0]}' has a class id outside 0..{len(classes) - 1} or an unknown split")

@@ -15,7 +15,6 @@ says so and points at `python -m scene_analogy.convert_checkpoint`.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import re
@@ -27,6 +26,7 @@ import torch
 from scene_analogy.field.model import ContextDescriptorField, FieldConfig
 from scene_analogy.files import atomic
 from scene_analogy.files.errors import DataError
+from scene_analogy.files.json_files import read_json
 
 __all__ = ["save_checkpoint", "load_field", "save_pretrained", "load_config", "config_from_dict",
            "check_state_dict", "load_calibration"]
@@ -80,13 +80,7 @@ def load_config(path: str | os.PathLike) -> FieldConfig:
     path = Path(path)
     if path.is_dir():
         path = path / CONFIG_NAME
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(path, "no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(path, f"not a readable JSON field config ({exc})") from None
-    return config_from_dict(config, path)
+    return config_from_dict(read_json(path, "field config"), path)
 
 
 def load_calibration(folder: str | os.PathLike) -> float | None:
@@ -94,10 +88,7 @@ def load_calibration(folder: str | os.PathLike) -> float | None:
     path = Path(folder) / CALIBRATION_NAME
     if not path.is_file():
         return None
-    try:
-        calibration = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(path, f"not a readable JSON calibration ({exc})") from None
+    calibration = read_json(path, "calibration")
     value = calibration.get("local_valid_thres") if isinstance(calibration, dict) else None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise DataError(path, f"'local_valid_thres' must be a positive number, got {value!r}")

@@ -79,18 +79,30 @@ def load_mesh(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         return read_obj(path)
     if path.suffix.lower() == ".ply":
         return read_ply_triangles(path)
-    if not path.is_file():
-        raise DataError(path, "mesh file not found")
-    import trimesh
-
-    try:
-        mesh = trimesh.load(path, force="mesh", process=False)
-        vertices, faces = np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int64)
-    except Exception as exc:  # trimesh raises many types for broken files; all mean "unreadable"
-        raise DataError(path, f"cannot load the mesh ({type(exc).__name__}: {exc})") from None
+    mesh = load_trimesh(path)
+    vertices = np.asarray(mesh.vertices, dtype=np.float64)
+    faces = np.asarray(getattr(mesh, "faces", np.zeros((0, 3))), dtype=np.int64).reshape(-1, 3)
     if len(faces) == 0 or not np.isfinite(vertices).all():
         raise DataError(path, "the mesh has no faces or non-finite vertices")
     return trim_to_faces(vertices, faces)
+
+
+def load_trimesh(path: str | os.PathLike):
+    """A mesh file of any format trimesh reads, as the trimesh object, unprocessed (vertices and faces
+    as in the file). The one place a mesh file is handed to trimesh: missing, unreadable and empty
+    files become DataErrors naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "no such file")
+    import trimesh  # here: most readers never need it
+
+    try:
+        mesh = trimesh.load(path, force="mesh", process=False)
+    except Exception as exc:  # trimesh raises many types for broken files; all mean "unreadable"
+        raise DataError(path, f"cannot read the mesh ({type(exc).__name__}: {exc})") from None
+    if len(getattr(mesh, "vertices", ())) == 0:
+        raise DataError(path, "the mesh has no vertices")
+    return mesh
 
 
 def read_ply_triangles(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:

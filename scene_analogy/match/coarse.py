@@ -37,20 +37,13 @@ import torch
 from scene_analogy.match.assignment import batched_assignment
 from scene_analogy.match.idw import idw_cost, nearest_candidates
 from scene_analogy.match.inputs import MatchConfig
+from scene_analogy.ops.geometry import yaw_rotation
 
-__all__ = ["yaw_rotation", "generate_candidates", "greedy_keep", "footprint_iou", "refine_maps",
+__all__ = ["generate_candidates", "greedy_keep", "footprint_iou", "refine_maps",
            "correspond_objects", "score_maps", "run_coarse", "CoarseResult"]
 
 _REFRESH = 10
 _GRID = 8
-
-
-def yaw_rotation(theta: torch.Tensor) -> torch.Tensor:
-    """Rotations about +y (..., 3, 3) for angles (...) (same convention as geometry.yaw_matrix)."""
-    c, s = torch.cos(theta), torch.sin(theta)
-    z, o = torch.zeros_like(theta), torch.ones_like(theta)
-    return torch.stack([torch.stack([c, z, s], -1), torch.stack([z, o, z], -1),
-                        torch.stack([-s, z, c], -1)], -2)
 
 
 def _mirror(flags: torch.Tensor) -> torch.Tensor:

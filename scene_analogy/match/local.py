@@ -38,10 +38,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from scene_analogy.match.coarse import _REFRESH, yaw_rotation
+from scene_analogy.match.coarse import _REFRESH
 from scene_analogy.match.idw import idw_cost, nearest_candidates
 from scene_analogy.match.inputs import MatchConfig
 from scene_analogy.match.rbf import BatchedThinPlateSpline, fit_thin_plate_batched
+from scene_analogy.ops.geometry import yaw_rotation
 from scene_analogy.ops.neighbors import farthest_point_sample
 
 __all__ = ["cube_symmetries", "box_snap", "optimise_points", "assign_points", "run_fine", "FineResult"]

@@ -6,7 +6,12 @@ Conventions (DESIGN §1, §8.3): +y is up, metres, right-handed. An object's wor
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 MIRROR_X = np.diag([-1.0, 1.0, 1.0])
 # z-up file frame -> y-up frame: y_up = z_up @ Z_UP_TO_Y_UP.T, i.e. (x, y, z) -> (x, z, -y). A proper
@@ -21,6 +26,17 @@ def yaw_matrix(theta: float | np.ndarray) -> np.ndarray:
     zero, one = np.zeros_like(theta), np.ones_like(theta)
     rows = [np.stack([c, zero, s], -1), np.stack([zero, one, zero], -1), np.stack([-s, zero, c], -1)]
     return np.stack(rows, -2)
+
+
+def yaw_rotation(theta: "torch.Tensor") -> "torch.Tensor":
+    """`yaw_matrix` for torch: rotations about +y (..., 3, 3) of angles (...), differentiable, on
+    theta's device and in its dtype."""
+    import torch  # here, not at the top: the numpy users of this module (generators, readers) skip its ~2 s import
+
+    c, s = torch.cos(theta), torch.sin(theta)
+    zero, one = torch.zeros_like(theta), torch.ones_like(theta)
+    rows = [torch.stack([c, zero, s], -1), torch.stack([zero, one, zero], -1), torch.stack([-s, zero, c], -1)]
+    return torch.stack(rows, -2)
 
 
 def yaw_of(rot: np.ndarray) -> np.ndarray:

@@ -6,7 +6,6 @@ generation is written once. Saved as JSON (a generation cache, DESIGN §8.3; no 
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ import numpy as np
 
 from scene_analogy.files import atomic
 from scene_analogy.files.errors import DataError
+from scene_analogy.files.json_files import read_json
 
 SPLITS = ("train", "test")
 
@@ -81,13 +81,11 @@ class ObjectPool:
     @classmethod
     def load_json(cls, path: str | os.PathLike) -> "ObjectPool":
         path = Path(path)
-        if not path.is_file():
-            raise DataError(path, "object pool file not found")
+        data = read_json(path, "object pool", missing="object pool file not found")
         try:
-            rows = json.loads(path.read_text())["models"]
             models = [
                 ModelInfo(**{**row, "bbox_min": tuple(row["bbox_min"]), "bbox_max": tuple(row["bbox_max"])})
-                for row in rows
+                for row in data["models"]
             ]
         except (ValueError, KeyError, TypeError) as exc:
             raise DataError(path, f"not an object pool file ({exc})") from None

@@ -20,13 +20,27 @@ def pillows(p: Parts, width: float, y: float, z: float, count: int) -> None:
         p.ellipsoid((x, y + 0.06, z), (width / count * 0.42, 0.07, 0.18))
 
 
-def bed_frame(p: Parts, w: float, length: float, leg: float, mattress: float) -> float:
+def mattress(p: Parts, w: float, length: float, bottom: float, top: float, inset: float) -> None:
+    """A mattress from `bottom` to `top` on a w x length bed centred at the origin, `inset` in from its edges."""
+    p.span((-w / 2 + inset, bottom, -length / 2 + inset), (w / 2 - inset, top, length / 2 - inset))
+
+
+def bed_frame(p: Parts, w: float, length: float, leg: float, mattress_height: float) -> float:
     """Legs, side frame and mattress of a bed centred at the origin; returns the mattress top."""
     p.corner_legs(w, length, 0.04, leg, 0.07)
     p.span((-w / 2, leg, -length / 2), (w / 2, leg + 0.18, length / 2))
-    top = leg + 0.18 + mattress
-    p.span((-w / 2 + 0.03, leg + 0.18, -length / 2 + 0.03), (w / 2 - 0.03, top, length / 2 - 0.03))
+    top = leg + 0.18 + mattress_height
+    mattress(p, w, length, leg + 0.18, top, 0.03)
     return top
+
+
+def block_bed_base(rng, width: tuple[float, float], height: tuple[float, float]) -> tuple[Parts, float, float, float]:
+    """A single bed's solid base down to the floor, width and height drawn from the given ranges and
+    length from 1.95-2.05 m: (parts, width, length, base height)."""
+    p, w, length = Parts(), rng.uniform(*width), rng.uniform(1.95, 2.05)
+    base = rng.uniform(*height)
+    p.span((-w / 2, 0, -length / 2), (w / 2, base, length / 2))
+    return p, w, length, base
 
 
 def sofa_block(p: Parts, x0, x1, z0, z1, leg, seat, back, cushions, back_side=("-z",)) -> None:

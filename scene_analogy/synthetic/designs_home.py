@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from scene_analogy.synthetic.assemblies import bed_frame, pillows, sofa_block
-from scene_analogy.synthetic.primitives import Parts, rot_x, rot_y, spokes
+from scene_analogy.ops.geometry import yaw_matrix
+from scene_analogy.synthetic.assemblies import bed_frame, block_bed_base, mattress, pillows, sofa_block
+from scene_analogy.synthetic.primitives import Parts, rot_x, spokes
 
 
 # ----------------------------------------------------------------------------------------- bed (0)
@@ -24,7 +25,7 @@ def double_platform_bed(rng) -> Parts:
     p.span((-w / 2 + 0.1, 0, -length / 2 + 0.1), (w / 2 - 0.1, 0.09, length / 2 - 0.1))
     p.span((-w / 2, 0.09, -length / 2), (w / 2, base, length / 2))
     top = base + rng.uniform(0.18, 0.26)
-    p.span((-w / 2 + 0.04, base, -length / 2 + 0.04), (w / 2 - 0.04, top, length / 2 - 0.04))
+    mattress(p, w, length, base, top, 0.04)
     pillows(p, w - 0.1, top, -length / 2 + 0.3, 2)
     return p
 
@@ -71,11 +72,9 @@ def spindle_single_bed(rng) -> Parts:
 
 def upholstered_single_bed(rng) -> Parts:
     """Single sleigh bed: skirted base, thick upholstered head and foot boards with rolled tops."""
-    p, w, length = Parts(), rng.uniform(0.95, 1.3), rng.uniform(1.95, 2.05)
-    base = rng.uniform(0.3, 0.4)
-    p.span((-w / 2, 0, -length / 2), (w / 2, base, length / 2))
+    p, w, length, base = block_bed_base(rng, (0.95, 1.3), (0.3, 0.4))
     top = base + rng.uniform(0.18, 0.25)
-    p.span((-w / 2 + 0.02, base, -length / 2 + 0.02), (w / 2 - 0.02, top, length / 2 - 0.02))
+    mattress(p, w, length, base, top, 0.02)
     thick = rng.uniform(0.1, 0.15)
     for side, height in ((-1, rng.uniform(0.95, 1.2)), (1, top + rng.uniform(0.1, 0.2))):
         z0, z1 = sorted((side * length / 2, side * (length / 2 + thick)))
@@ -88,13 +87,11 @@ def upholstered_single_bed(rng) -> Parts:
 
 def storage_single_bed(rng) -> Parts:
     """Single captain's bed: drawer base to the floor and a deep open bookcase headboard."""
-    p, w, length = Parts(), rng.uniform(0.95, 1.25), rng.uniform(1.95, 2.05)
-    base = rng.uniform(0.35, 0.45)
-    p.span((-w / 2, 0, -length / 2), (w / 2, base, length / 2))
+    p, w, length, base = block_bed_base(rng, (0.95, 1.25), (0.35, 0.45))
     for z in np.linspace(-length / 2, length / 2, 4)[:-1] + length / 6:
         p.box((0.02, base - 0.1, length / 3 - 0.06), (w / 2 + 0.01, base / 2, z))
     top = base + 0.2
-    p.span((-w / 2 + 0.02, base, -length / 2 + 0.02), (w / 2 - 0.02, top, length / 2 - 0.02))
+    mattress(p, w, length, base, top, 0.02)
     head, deep = rng.uniform(0.9, 1.15), rng.uniform(0.25, 0.32)
     z0 = -length / 2 - deep
     p.span((-w / 2, 0, z0), (w / 2, head, z0 + 0.02))
@@ -234,8 +231,9 @@ def folding_screen(rng) -> Parts:
     hinge, angle = np.zeros(3), np.deg2rad(rng.uniform(20, 35))
     for k in range(count):
         a = angle if k % 2 == 0 else -angle
-        direction = np.array([np.cos(a), 0, -np.sin(a)])
-        p.box((w, h - 0.04, 0.03), hinge + direction * w / 2 + (0, h / 2 + 0.02, 0), rot_y(a))
+        turn = yaw_matrix(a)
+        direction = turn[:, 0]  # the panel's width axis: local +x turned by a
+        p.box((w, h - 0.04, 0.03), hinge + direction * w / 2 + (0, h / 2 + 0.02, 0), turn)
         p.cyl(0.015, 0, h, hinge[0], hinge[2], sections=6)
         hinge = hinge + direction * w
     p.cyl(0.015, 0, h, hinge[0], hinge[2], sections=6)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from scene_analogy.ops.geometry import yaw_matrix
 from scene_analogy.synthetic.assemblies import fronts, pendant_top, sofa_block, star_base
-from scene_analogy.synthetic.primitives import Parts, rot_x, rot_y, spokes
+from scene_analogy.synthetic.primitives import Parts, rot_x, spokes
 
 
 # --------------------------------------------------------------------------------------- chair (4)
@@ -192,7 +193,7 @@ def round_dining_table(rng) -> Parts:
     p.cyl(r, h - 0.04, h, sections=40)
     p.cyl(0.06, 0.05, h - 0.04, sections=12)
     for a in (0, np.pi / 2):
-        p.box((0.7 * r * 2, 0.05, 0.08), (0, 0.025, 0), rot_y(a))
+        p.box((0.7 * r * 2, 0.05, 0.08), (0, 0.025, 0), yaw_matrix(a))
     return p
 
 

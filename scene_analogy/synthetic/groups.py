@@ -213,7 +213,7 @@ def dining_group(cat: Catalog, rng: np.random.Generator, height: float) -> Group
         if abs(table_w - table_d) < 0.15 * max(table_w, table_d):
             angles = rng.uniform(0, 2 * np.pi) * (rng.random() < 0.5) + 2 * np.pi * np.arange(n_chairs) / n_chairs
             for angle in angles:
-                ux, uz = np.sin(angle), np.cos(angle)
+                ux, _, uz = yaw_matrix(angle)[:, 2]  # local +z turned by angle: (sin, 0, cos)
                 support = abs(ux) * length / 2 + abs(uz) * length / 2  # the table box along this direction
                 radius = support + rng.uniform(0.04, 0.12) + chair_d / 2
                 group.add(chair, chair_scale, facing_yaw(-ux, -uz), (radius * ux, radius * uz))

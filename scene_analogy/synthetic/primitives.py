@@ -27,12 +27,6 @@ def rot_x(a: float) -> np.ndarray:
     return np.array([[1.0, 0, 0], [0, c, -s], [0, s, c]])
 
 
-def rot_y(a: float) -> np.ndarray:
-    """Rotation about +y by `a` radians (maps +x to (cos a, 0, -sin a))."""
-    c, s = math.cos(a), math.sin(a)
-    return np.array([[c, 0, s], [0, 1.0, 0], [-s, 0, c]])
-
-
 def spokes(count: int, start: float = np.pi / 2) -> np.ndarray:
     """`count` evenly spaced angles (radians) from `start`: the directions of tripod legs, lamp arms."""
     return start + 2 * np.pi * np.arange(count) / count

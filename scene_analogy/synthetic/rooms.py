@@ -214,7 +214,7 @@ class _Room:
         """A TV stand against the nearest wall the sofa faces, on the sofa's line of sight."""
         sofa_centre = np.asarray(sofa_group.centres[0])
         yaw = self._last_group_yaw
-        front = np.array([np.sin(yaw), np.cos(yaw)])
+        front = yaw_matrix(yaw)[[0, 2], 2]  # xz of the group's local +z, turned by its yaw
         sofa_world = self._last_group_origin + _rotate2(sofa_centre, yaw)
         dist = ((self.outline - sofa_world) * front).sum(-1)
         along = ((sofa_world - self.outline) * self.dirs).sum(-1)
@@ -303,8 +303,10 @@ class _Room:
 
 
 def _rotate2(xz: np.ndarray, yaw) -> np.ndarray:
-    """Turn (..., 2) xz vectors by yaw like `yaw_matrix` does: x' = c x + s z, z' = -s x + c z."""
-    c, s = np.cos(yaw), np.sin(yaw)
-    c, s = np.asarray(c)[..., None], np.asarray(s)[..., None]
-    x, z = xz[..., 0:1], xz[..., 1:2]
-    return np.concatenate([c * x + s * z, -s * x + c * z], -1)
+    """Turn (..., 2) xz vectors by yaw (broadcast against xz[..., 0]) as `yaw_matrix` turns (x, 0, z).
+
+    Written out on the matrix's xz entries rather than as a 3-D matmul, so the products and sums are
+    the ones the generator has always made (its output stays bit-identical)."""
+    rot = yaw_matrix(yaw)
+    x, z = xz[..., 0], xz[..., 1]
+    return np.stack([rot[..., 0, 0] * x + rot[..., 0, 2] * z, rot[..., 2, 0] * x + rot[..., 2, 2] * z], -1)

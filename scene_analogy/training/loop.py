@@ -15,7 +15,6 @@ CPU, nccl on CUDA); only rank 0 writes files.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from scene_analogy.field.checkpoint import check_state_dict, load_field, load_pr
 from scene_analogy.field.model import FieldConfig
 from scene_analogy.files import atomic
 from scene_analogy.files.errors import DataError
+from scene_analogy.files.json_files import read_json
 from scene_analogy.training.dataset import TripletDataset, collate_triplets, draw_queries
 
 
@@ -197,7 +197,7 @@ def train(cfg: TrainConfig, field_cfg: FieldConfig, progress: bool = True) -> di
     if (log_dir / "train_state.pth").is_file():
         step = _load_state(log_dir / "train_state.pth", field, optimizer, scheduler)
         if (log_dir / "history.json").is_file():
-            history = [h for h in json.loads((log_dir / "history.json").read_text()) if h["step"] <= step]
+            history = [h for h in read_json(log_dir / "history.json", "training history") if h["step"] <= step]
         if rank == 0:
             print(f"resuming from {log_dir / 'train_state.pth'} at step {step}")
 

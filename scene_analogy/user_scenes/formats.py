@@ -37,6 +37,7 @@ import numpy as np
 
 from scene_analogy.files import atomic
 from scene_analogy.files.errors import DataError
+from scene_analogy.files.mesh import load_trimesh
 from scene_analogy.files.ply import read_ply_vertices, write_ply
 from scene_analogy.ops.geometry import Z_UP_TO_Y_UP
 from scene_analogy.structures.classes import ClassTable
@@ -214,13 +215,8 @@ def _read_mesh_folder(path: Path, up: str, points_per_mesh: int, seed: int) -> O
         raise DataError(path, "either every mesh file name carries a label or none does")
     points = []
     for f, object_id in zip(files, ids):
-        try:
-            geometry = trimesh.load(f, force="mesh", process=False)
-        except Exception as exc:  # trimesh raises many types for unreadable files
-            raise DataError(f, f"cannot read the mesh ({type(exc).__name__}: {exc})") from None
-        vertices = np.asarray(getattr(geometry, "vertices", np.zeros((0, 3))), dtype=np.float64)
-        if len(vertices) == 0:
-            raise DataError(f, "the mesh has no vertices")
+        geometry = load_trimesh(f)
+        vertices = np.asarray(geometry.vertices, dtype=np.float64)
         if len(getattr(geometry, "faces", ())) and float(geometry.area) > 0:
             rng = np.random.default_rng([seed, object_id])
             vertices, _ = trimesh.sample.sample_surface(geometry, points_per_mesh, seed=rng)

@@ -56,24 +56,23 @@ def oriented_boxes(points: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np
     """Upright minimum-footprint boxes of padded objects: points (N, M, 3), mask (N, M) bool ->
     centres (N, 3), sizes (N, 3), rots (N, 3, 3) with world = centre + rot @ (local * size)."""
     theta = np.arange(_YAW_STEPS) * (np.pi / 2 / _YAW_STEPS)
-    c, s = np.cos(theta), np.sin(theta)
+    axes = yaw_matrix(-theta)  # (A, 3, 3): turns local x onto (cos t, 0, sin t), local z onto (-sin t, 0, cos t)
     x, y, z = (points[..., k, None] for k in range(3))
-    u = x * c + z * s  # (N, M, A): coordinate along the box's local x axis (cos t, sin t) in (x, z)
-    v = z * c - x * s  # along its local z axis (-sin t, cos t)
+    u = x * axes[:, 0, 0] + z * axes[:, 2, 0]  # (N, M, A): coordinate along the box's local x axis
+    v = x * axes[:, 0, 2] + z * axes[:, 2, 2]  # along its local z axis
     m = mask[..., None]
     lo_u, hi_u = np.where(m, u, np.inf).min(1), np.where(m, u, -np.inf).max(1)
     lo_v, hi_v = np.where(m, v, np.inf).min(1), np.where(m, v, -np.inf).max(1)
     best = ((hi_u - lo_u) * (hi_v - lo_v)).argmin(1)  # (N,)
     rows = np.arange(len(points))
     pick = lambda a: a[rows, best]  # noqa: E731
-    t = theta[best]
+    rots = axes[best]
     mid_u, mid_v = (pick(lo_u) + pick(hi_u)) / 2, (pick(lo_v) + pick(hi_v)) / 2
     y_lo, y_hi = np.where(mask, y[..., 0], np.inf).min(1), np.where(mask, y[..., 0], -np.inf).max(1)
-    centres = np.stack([mid_u * np.cos(t) - mid_v * np.sin(t), (y_lo + y_hi) / 2,
-                        mid_u * np.sin(t) + mid_v * np.cos(t)], 1)
+    centres = np.einsum("nij,nj->ni", rots, np.stack([mid_u, (y_lo + y_hi) / 2, mid_v], 1))
     sizes = np.stack([pick(hi_u) - pick(lo_u), y_hi - y_lo, pick(hi_v) - pick(lo_v)], 1)
     sizes = np.maximum(sizes, _MIN_SIZE)  # a flat or one-point object still has a box (the matcher divides by sizes)
-    return centres, sizes, yaw_matrix(-t)  # yaw_matrix(-t) turns local x onto (cos t, 0, sin t)
+    return centres, sizes, rots
 
 
 def _padded_objects(scene: OwnScene, max_points: int, width: int, seed: int):

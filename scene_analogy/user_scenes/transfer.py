@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +36,10 @@ from scipy.spatial.transform import Rotation
 
 from scene_analogy.files import atomic
 from scene_analogy.files.errors import DataError
+from scene_analogy.files.json_files import read_json
+from scene_analogy.files.mesh import load_trimesh
 from scene_analogy.match.analogy_map import AnalogyMap
+from scene_analogy.ops.geometry import Z_UP_TO_Y_UP, yaw_matrix
 
 __all__ = ["map_in_frame", "PointList", "read_points", "write_points", "transfer_points", "carry_frames",
            "Placement", "read_placement", "place_mesh", "UP_INDEX"]
@@ -57,9 +59,10 @@ def map_in_frame(m: AnalogyMap, into_source: np.ndarray, into_target: np.ndarray
 
 
 def _yaw_rotations(yaw: np.ndarray, up: str) -> np.ndarray:
-    axis = np.zeros((len(yaw), 3))
-    axis[:, UP_INDEX[up]] = 1.0
-    return Rotation.from_rotvec(axis * np.asarray(yaw, dtype=np.float64)[:, None]).as_matrix()
+    """Rotations (M, 3, 3) by yaw (M,) about the file's up axis: the y-up yaw, conjugated into a
+    z-up file's frame (Z_UP_TO_Y_UP takes +z onto +y and is proper, so the angle keeps its sense)."""
+    rots = yaw_matrix(np.asarray(yaw, dtype=np.float64))
+    return rots if up == "y" else Z_UP_TO_Y_UP.T @ rots @ Z_UP_TO_Y_UP
 
 
 def _yaw_of(rots: np.ndarray, up: str) -> np.ndarray:
@@ -148,11 +151,7 @@ def _is_number(text: str) -> bool:
         return False
 
 
-def _read_json(path, text: str) -> PointList:
-    try:
-        items = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(path, f"not valid JSON ({exc})") from None
+def _json_points(path, items) -> PointList:
     if not isinstance(items, list) or not items:
         raise DataError(path, "expected a non-empty JSON list of points")
     try:
@@ -177,6 +176,8 @@ def read_points(path: str | os.PathLike) -> PointList:
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".json", ".npy"):
         raise DataError(path, "unknown point-list format (expected .csv, .json or .npy)")
+    if suffix == ".json":
+        return _json_points(path, read_json(path, "point list"))
     try:
         if suffix == ".npy":
             array = np.load(path, allow_pickle=False)
@@ -188,8 +189,6 @@ def read_points(path: str | os.PathLike) -> PointList:
         raise DataError(path, f"cannot read the file ({exc})") from None
     if suffix == ".csv":
         return _read_csv(path, text)
-    if suffix == ".json":
-        return _read_json(path, text)
     if array.ndim != 2 or array.shape[1] not in (3, 4, 7) or array.dtype.kind not in "iuf":
         raise DataError(path, f"NPY array has shape {array.shape} and dtype {array.dtype}; expected numbers "
                               f"of shape (M, 3), (M, 4) or (M, 7)")
@@ -244,12 +243,7 @@ def write_points(path: str | os.PathLike, points: PointList) -> None:
 
 
 def _read_pose(path) -> dict:
-    try:
-        pose = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(path, "no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(path, f"not a readable JSON pose ({exc})") from None
+    pose = read_json(path, "pose")
     if not isinstance(pose, dict) or not ("position" in pose or "matrix" in pose):
         raise DataError(path, "a pose is a JSON object with 'position' [x, y, z] and 'yaw', 'quaternion' or 'matrix'")
     return pose
@@ -291,19 +285,9 @@ class Placement:
 
 def read_placement(mesh_path, pose_path, up: str) -> Placement:
     """Read and check a mesh and its pose JSON (module docstring) before anything is computed."""
-    import trimesh
-
     pose = _read_pose(pose_path)
     rot, position, scale = _pose_frame(pose_path, pose, up)
-    if not Path(mesh_path).is_file():
-        raise DataError(mesh_path, "no such file")
-    try:
-        mesh = trimesh.load(mesh_path, force="mesh", process=False)
-    except Exception as exc:  # trimesh raises many types for unreadable files
-        raise DataError(mesh_path, f"cannot read the mesh ({type(exc).__name__}: {exc})") from None
-    if len(getattr(mesh, "vertices", ())) == 0:
-        raise DataError(mesh_path, "the mesh has no vertices")
-    return Placement(mesh, Path(mesh_path), pose, rot, position, scale)
+    return Placement(load_trimesh(mesh_path), Path(mesh_path), pose, rot, position, scale)
 
 
 def place_mesh(m: AnalogyMap, placement: Placement, up: str, out_dir) -> tuple[Path, Path]:

@@ -132,6 +132,8 @@ CASES: list[Case] = [
          outputs=("taken_augment",)),
     Case("fixtures-zero-houses", "scene_analogy.fixtures", lambda ws, d: ["threed_front", "--out", "out", "--num_houses", "0"],
          file="--num_houses", problem="must be >= 1"),
+    Case("fixtures-too-few-scans", "scene_analogy.fixtures", lambda ws, d: ["arkit", "--out", "out", "--num_scans", "3"],
+         file="--num_scans", problem="must be >= 6"),
     Case("fixtures-out-is-a-file", "scene_analogy.fixtures",
          lambda ws, d: ["threed_front", "--out", "taken", "--num_houses", "1"],
          make=lambda ws, d: (d / "taken").write_text("x"), file="taken", problem="(?i)(exists|not a directory)", outputs=()),
