@@ -4,16 +4,11 @@ Graph: a node per object (class, box size); an edge per ordered pair (a, b) with
 distance between box centres and the direction of b seen from a, as a bearing in a's own box frame
 (so both are unchanged by moving the whole scene).
 
-Matching: every injective assignment of the R RoI objects to same-class reference objects (an
-object may also stay unmatched, at a fixed penalty) is scored at once, as rows of one array:
-  cost = mean node cost + mean edge cost + unmatched penalty,
-  node cost = mean |log(size ratio)| over the three box axes,
-  edge cost = |d - d'| / max(d, d', 0.5 m) + 0.5 (1 - cos(bearing - m bearing')) / 2,
-with m = +1, or -1 for a mirrored layout (the better of the two per assignment). The map is mirrored
-when m = -1 XOR the matched box frames differ in handedness (a mirrored copy whose box rotations
-were mirrored too keeps its bearings). The assignment
-count is the product of the per-object candidate counts (at most a few thousand for 2-3 RoI objects
-in a room); an object whose class the reference lacks stays unmatched.
+Matching: every injective assignment of the RoI objects to same-class reference objects (an object
+may also stay unmatched, at a fixed penalty) is scored at once, as rows of one array, by node cost
+(box size ratios) + edge cost (distances and bearings, a mirrored layout allowed); the cost terms are
+in docs/decisions.md, "Scene-graph baseline". An object whose class the reference lacks stays
+unmatched.
 
 Map: a similarity (yaw, mirror as found, xz scale) fitted to the matched box centres (for one
 matched object: its box frame), then every RoI keypoint is snapped onto its matched reference box by
@@ -21,8 +16,7 @@ the cube symmetry closest to that similarity (`match.local.box_snap`, the matche
 the final map is the similarity refitted to all snapped keypoints plus a thin-plate spline over them
 (`common.map_from_pairs`). No assignment with a matched object: "no analogy". With `assign=True`
 (method `scene_graph_assign`) the snapped keypoints first move onto distinct keypoints of their
-reference object, as in our fine stage (`match.local.assign_points`): the same point placement as
-ours, so the two differ only in how they choose the objects.
+reference object (`match.local.assign_points`), as in our fine stage.
 """
 
 from __future__ import annotations

@@ -9,24 +9,11 @@ optional vertex colours) and its annotated objects as `ScanBox`es (label, centre
                                          fp_points (2H,3), fp_lines (3H,2)   (DESIGN §8.2)
     objects/model_info.json              every asset: class, label, split, scan (written by `finish`)
 
-Decisions where the design is silent:
-- Heights: the floor is the 0.1 % height quantile of the scan's vertices and the ceiling the 99.9 %
-  quantile, so the ceiling comes from the scanned walls (or ceiling), never from the tallest box,
-  and a few stray vertices move neither. The scene is shifted so that the floor is at y = 0
-  (scans of one dataset then share a floor height; the matcher does not search vertical shifts).
-- Outline: the convex hull of the scan's xz footprint, corners closer than 2 cm to the line of
-  their neighbours dropped (a dense wall gives hundreds of nearly collinear hull corners).
-- Boxes: the box axis nearest +y becomes the object's up axis and the box keeps only its yaw
-  (`geometry.upright_yaw_boxes`); the canonical frame is centred on the box centre, so a scene
-  object has rot = that yaw, trans = the box centre, scale 1.
-- Crop: the faces whose three corners lie inside the box grown by `margin` on every side, except
-  floor faces (all three corners within `margin` of the floor height): a real scan's furniture
-  stands on the floor, whose faces under it are not part of it. A wall it touches comes along only
-  as far as the margin. A box holding no face is skipped with a count.
-- Asset ids: `<label>_<first 10 hex digits of sha1(scan/uid)>`, stable across runs.
+Floor at the 0.1 % height quantile shifted to y = 0, ceiling at the 99.9 %, outline the convex hull
+of the footprint, boxes kept upright (yaw only, centred frames), crops without the floor under the
+furniture, stable asset ids: the reasons are in docs/decisions.md, "ARKit scan assets".
 Reading back (`asset_meshes`, `asset_pool`, `read_scan_scenes`): the split of an asset or scene is the
-folder it lies in, taken from the dataset's own train/test folders; a scene object's box is its
-asset's canonical box (scale 1).
+folder it lies in; a scene object's box is its asset's canonical box (scale 1).
 """
 
 from __future__ import annotations

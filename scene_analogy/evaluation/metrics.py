@@ -3,39 +3,19 @@
 Only the top-1 map of each pair is scored. The evaluator collects one `PairRecord` per pair (plain
 numpy arrays) and calls `summarise`; `format_table` and `write_metrics_json` present the result.
 
-Rules, exactly as implemented
-- PCP@tau: pooled over all RoI points of all pairs (not averaged per pair), a point is correct when
-  its (reflection-aware) error ||F(p) - p_gt|| < tau (strict). A pair with ground truth but no map
-  scores 0 on all its points; a pair without ground truth ("no analogy exists") scores 1 on all its
-  points if the method returned no map, else 0. A pair whose analogy is *unknown*
-  (`analogy_known=False`: random or histogram-matched scene pairs, which have no ground truth but may
-  well have an analogy) is left out of PCP; if no pair has ground truth, PCP is NaN (null in JSON).
-- Bi-PCP@tau: the same pooling with the error ||G(F(p)) - p|| (`roundtrip` vs `roi_points`) and the
-  same reflection allowance. For a pair with ground truth: no map or no inverse map -> 0. For a pair
-  without ground truth: the PCP rule (1 iff no map).
-- Chamfer accuracy@tau, per pair then averaged over pairs: each RoI object's points are mapped; the
-  reference object whose centroid is nearest to the mapped centroid is picked (first one on a tie);
-  their symmetric chamfer is 0.5 * (mean NN distance mapped -> reference + mean NN distance
-  reference -> mapped), plain (unsquared) Euclidean distances; the pair's chamfer is the mean over its
-  RoI objects and the pair is a hit when it is < tau. Semantic variant: additionally a miss when any
-  RoI object's class differs from its picked reference object's class. Without ground truth: hit iff
-  no map. With ground truth and no map: miss.
+- PCP@tau: pooled over all RoI points of all pairs, correct when the reflection-aware error
+  ||F(p) - p_gt|| < tau. No map where ground truth exists: 0; no ground truth ("no analogy"): 1 iff
+  no map; analogy unknown (random pairs): left out; no pair with ground truth: NaN.
+- Bi-PCP@tau: the same with ||G(F(p)) - p|| (`roundtrip` vs `roi_points`).
+- Chamfer accuracy@tau, per pair then averaged: each RoI object's mapped points against the reference
+  object with the nearest centroid; a hit when the mean symmetric chamfer < tau (semantic: and every
+  class agrees).
+- Reflection allowance (`reflection_aware_errors`): orthogonal Procrustes without the determinant fix;
+  when it is a reflection under which the mapped set is symmetric (sqrt of the squared chamfer < 0.4 m),
+  each point's error is min(raw, reflected in place).
 
-Reflection allowance (`reflection_aware_errors`), our exact reading of §6
-- Centre both sets (mapped and ground truth) on their own centroids; solve orthogonal Procrustes
-  R = argmin_{R^T R = I} ||M_c R - G_c||_F by SVD *without* the determinant fix, so R may be improper.
-- The allowance applies only when det R < 0 (the best orthogonal fit is a reflection) AND the mapped
-  set is reflection-symmetric: sqrt(CD(M_c, M_c R)) < sym_thresh (0.4 m), i.e. reflecting the mapped
-  set by that very R leaves it (nearly) the same set.
-- CD is the *squared* chamfer in the convention of `pytorch3d.loss.chamfer_distance` (which we take
-  the released code to use): the SUM of the two directional means of squared nearest-neighbour
-  distances. The sqrt in the definition only makes sense on a squared chamfer; it turns it back into
-  metres, comparable with the 0.4 m threshold.
-- The reflection-aligned point is centroid(mapped) + (p_mapped - centroid(mapped)) R: the mapped set
-  reflected in place about its own centroid. Because the set is symmetric under R, this only
-  re-pairs mapped points with ground-truth points inside the same set; translation errors (the set
-  in the wrong place) are never forgiven. Each point's error is min(raw, reflection-aligned).
-- The allowance is computed over all RoI points of a pair at once (the whole RoI is one set).
+Every rule in full, where DESIGN §6 is silent: docs/decisions.md, "Metrics: rules where DESIGN §6 is
+silent".
 """
 
 from __future__ import annotations

@@ -11,25 +11,11 @@ Parameter names and shapes follow the authors' released model (`semantics_emb`, 
 `summary_emb`, `feat_transformer` = `nn.TransformerEncoder` with a final norm, `final_lin`), so
 their weights load after `python -m scene_analogy.convert_checkpoint`.
 
-Speed (measured with `benchmarks/field.py`; 2-core CPU, 1,250 queries against 1,500 keypoints):
-the encoder is evaluated by `_encode`, not by `nn.TransformerEncoder.forward`. It uses the same
-parameters and the same post-norm arithmetic (a test checks it against torch's module to 1e-5), but
-(a) calls `scaled_dot_product_attention` with an additive padding mask on (N, L, d) batch-first
-tensors, which avoids the nested-tensor conversion of torch's inference fast path (that conversion
-cost more than it saved at these sequence lengths), and (b) evaluates the last layer for the summary
-token only: the other tokens' outputs of the last layer are never read, so their attention rows and
-their feed-forward are skipped. Queries are sorted by neighbour count and processed in chunks, each
-padded only to its own longest neighbourhood, which bounds memory for any number of queries.
-
-Decisions where the design is silent:
-- Neighbours are the nearest `max_neighbors` inside the ball, or, with `neighbor_pool` P > 0, the
-  nearest P thinned evenly by distance rank to `max_neighbors` (`neighbors.spread_by_rank`); there is
-  no random subsampling, in training or evaluation, so the descriptor is a deterministic function of
-  the scene. Why the pool: with 50 keypoints per object, the 32 nearest of a query on an object's
-  surface are all that object's own, so the token set cannot tell the object's surroundings apart;
-  the same 32 tokens spread over the nearest 100 see the neighbouring objects too.
-- `dropout` defaults to 0.1 (PyTorch's TransformerEncoderLayer default, which the reference used);
-  it acts only in training mode.
+The encoder is evaluated by `_encode` (same parameters and post-norm arithmetic as torch's module,
+checked to 1e-5; faster: no nested tensors, last layer for the summary token only), queries sorted by
+neighbour count and chunked. Neighbours: the nearest `max_neighbors` in the ball, or the nearest
+`neighbor_pool` thinned by distance rank; never random. Why and the numbers: docs/decisions.md,
+"Field: encoder evaluation and neighbour pool".
 """
 
 from __future__ import annotations

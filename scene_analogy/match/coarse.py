@@ -12,18 +12,8 @@ Map convention, used everywhere in the matcher: points are rows, x' = x A^T + b 
   `affine`: A (3, 3) and t free.
 - Cost of a map = mean over all RoI points p of ||f_tgt(p) - f_ref(A p + b)||_2 (`idw.py`).
 
-Decisions where the design is silent:
-- Overlap suppression compares two candidates by the mean, over RoI objects, of the xz-footprint IoU
-  of that object's warped box under either map. The IoU of two convex quads is estimated from an
-  8 x 8 grid of cell centres per footprint (point-in-quad tests): exact for identical boxes, off by
-  ~1/8 of an edge at worst, and vectorised over all candidate pairs at once.
-- Greedy suppression in cost order runs as a fixed-point iteration over the whole keep-vector
-  (keep_i = no kept earlier candidate overlaps i), which reproduces greedy NMS exactly and needs no
-  loop over candidates.
-- Object correspondence uses box centres (warped RoI box centre vs reference box centre).
-- During refinement the k nearest keypoints are searched every `_REFRESH` steps and kept fixed in
-  between (steps move points by millimetres; the weights still follow the points). Measured on 100
-  held-out pairs: the same PCP as re-picking the k nearest among 4k every step, 23 % less CPU.
+Overlap suppression (footprint IoU on an 8 x 8 grid, greedy NMS as a fixed-point iteration), the
+bearing term and the neighbour refresh every `_REFRESH` steps: docs/decisions.md.
 """
 
 from __future__ import annotations

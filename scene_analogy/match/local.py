@@ -10,24 +10,17 @@ For a slot (map c, RoI object i matched to reference object j):
    map's mirror is kept) and R_j Q closest (Frobenius) to the warped orientation A R_i with its
    columns normalised. Degenerate box sizes are clamped at 1 mm.
 2. Optimisation. The snapped points are free variables; Adam (local_lr, local_steps) minimises the
-   mean over the object's points of ||f_tgt(p) - f_j(x)||, where f_j is the IDW field over the
-   keypoints of reference object j only (`idw.py`; local-field descriptors computed in the full
-   reference scene). Neighbours are searched every 10 steps among the object's keypoints and kept
-   in between (a point moves <= ~1 cm in 10 steps).
-3. Assignment (`local_assign`, default "snap"): the snapped points are moved onto distinct
-   keypoints of the reference object, the one-to-one assignment of least total squared distance
-   (`assign_points`). Why: a correspondence between two objects of one class is one-to-one in their
-   box frames (how DESIGN §4 pairs training queries and §6 defines the ground truth), and neither the
-   snap (different models differ in shape) nor the free optimisation (it drifts onto neighbouring
-   keypoints with similar descriptors) gives that. Measured on 60 synthetic calibration pairs (seed
-   1; `pipeline.py`): PCP@0.25 of the pairs whose objects are right 0.712 without assignment, 0.866
-   assigning the optimised points, 0.925 assigning the snapped ones (bearing term on). "optimised"
-   assigns the optimised points; "none" keeps them (DESIGN §5.4 as written).
+   mean over the object's points of ||f_tgt(p) - f_j(x)||, f_j the IDW field over the keypoints of
+   reference object j only (`idw.py`; descriptors computed in the full reference scene).
+3. Assignment (`local_assign`, default "snap"): the snapped points move onto distinct keypoints of
+   the reference object, the one-to-one assignment of least total squared distance
+   (`assign_points`); "optimised" assigns the optimised points, "none" keeps them (DESIGN §5.4 as
+   written). Why and the numbers: docs/decisions.md, "bearing term and one-to-one point assignment".
 4. Spline. Over ALL RoI points (K = R centres): values = x_final - (A p + b) for matched objects and
    0 for unmatched ones (they follow the global map), fitted with smoothing local_rbf_smoothing, so
    F(x) = A x + b + d(x) and F(p) ~ x_final (exactly with smoothing 0).
-Cost of a slot = the mean descriptor distance after optimisation (step 2, whatever step 3 does); an unmatched RoI object keeps its
-coarse (global-field) cost under the global map.
+Cost of a slot = the mean descriptor distance after optimisation (step 2, whatever step 3 does); an
+unmatched RoI object keeps its coarse (global-field) cost under the global map.
 """
 
 from __future__ import annotations

@@ -19,45 +19,8 @@ Selection (§5.5): the coarse maps are ranked by most inliers, then coarse cost;
 map is a near-duplicate of a better one when it has the same object correspondence or its mapped RoI
 points lie within `duplicate_dist` (mean) of the better map's; the best `topk_maps` survivors are
 returned. `best` is the first one unless its cost exceeds `local_valid_thres` ("no analogy").
-
-fine_candidates = 1 (measured on the 100 held-out synthetic evaluation pairs, shipped field): the
-fine stage optimises each map's points against the matched objects' fields, which lowers the cost of
-a wrong object correspondence about as much as that of a right one (wrong maps ended at 0.240 on
-average, right ones at 0.226), so re-ranking 8 coarse maps by fine cost picked worse maps than the
-coarse ranking does: PCP@0.25 0.618 / Bi-PCP@0.25 0.823 with 8, 0.625 / 0.868 with 1, and the fine
-stage costs an eighth. Top-k requests (own data, `--topk`) still refine and rank k maps.
-
-Bearing term and point assignment (`MatchConfig.bearing_weight`, `local_assign`), measured on the
-same kind of separate set (60 evaluation pairs of `python -m scene_analogy.synthetic --save_root CALIB
---num_scenes 600 --seed 1`, never the scored pairs), field `synthetic_default` of issue 4's first
-round, PCP@0.25 / Bi-PCP@0.25 / Chamfer acc@0.15 / right objects:
-- neither (the design as written): 0.594 / 0.869 / 0.817 / 0.817; PCP with the right objects 0.712.
-- bearing 0.5 only: 0.621 / 0.890 / 0.800 / 0.850. Of the wrong correspondences, 7 of 9 (on 40
-  scored pairs, before the term existed) were a mirrored map swapping two same-class objects (two
-  night stands, two chairs) at a cost within 0.01 of the true one; the box frames' handedness and
-  fronts tell them apart. Weights 0.05 / 0.2 / 0.5 / 1.0 with assignment: right objects 0.817 /
-  0.833 / 0.850 / 0.850, Bi-PCP best at 0.5.
-- assignment of the optimised points, no bearing: 0.734 / 0.862 / 1.0 / 0.817 (right objects 0.866).
-- bearing 0.5 + assignment of the snapped points (the default): 0.813 / 0.893 / 0.967 / 0.850,
-  PCP with the right objects 0.925. Spline smoothing 0.25 / 0.1 raise PCP to 0.830 / 0.847 but
-  bend the map between the RoI points (a box placed between objects of an own-data pair changed its
-  extents by up to 0.036 m at 0.1, 0.011 at 0.25, 0.004 at 0.5), so the design's 0.5 stays.
-
-local_valid_thres = 0.6, calibrated on a separate synthetic set (`python -m scene_analogy.synthetic
---save_root CALIB --num_scenes 600 --seed 1`: its 60 evaluation pairs, not the seed-0 pairs the
-README scores), fine_candidates 1: true pairs cost 0.22 median, 0.43 at the 95th percentile, 0.53 at
-most; the same RoIs matched into another held-out room cost 0.05-0.61 at the 0-50th percentiles.
-0.5 kept 98.3 % of true pairs and rejected 67 % of the other-room RoIs; 0.6 keeps all true pairs and
-rejects 55 % (other rooms often do hold a valid analogy of the same furniture, so they are not all
-wrong). Re-measured with the bearing term and the assignment (costs come from the optimisation, so
-only the chosen maps change): true pairs 0.224 median, 0.443 p95, 0.529 max; other rooms 0.249 p10,
-0.528 median; 0.6 keeps all true pairs and rejects 37 %, 0.5 keeps 96.7 % and rejects 55 %.
-The threshold is a property of the field (its costs' scale): `scripts/calibrate_threshold.py`
-repeats this measurement for any checkpoint and writes `calibration.json` beside it, which the
-matcher then uses unless `--local_valid_thres` is given (`MatchConfig.valid_threshold`);
-`pretrained/synthetic_default/calibration.json` holds the 0.6 above, `synthetic_wide` (1.0 m
-neighbourhood) measures 1.2. With an untrained field `python benchmarks/match.py --thres-study`
-gives true copies 0.026-0.063 and unrelated rooms 0.154-0.603.
+Why fine_candidates = 1, the bearing term, the point assignment and the 0.6 threshold (numbers and
+commands): docs/decisions.md, the three "Matcher" sections.
 """
 
 from __future__ import annotations

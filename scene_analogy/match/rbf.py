@@ -10,24 +10,18 @@ with the weights w (K, D) and the tail (4, D) solving the saddle system
     [ Phi + s I   P ] [ w    ]   [ values ]
     [ P^T         0 ] [ tail ] = [ 0      ],     Phi_ij = phi(||c_i - c_j||),  P_i = [1, c_i].
 
-Numerics
-- The system is always built and solved in float64, whatever the input dtype, because the
-  thin-plate kernel mixes entries of very different sizes (r^2 log r of 5 cm is ~1e-2).
-- As scipy does, the polynomial columns are built on centres shifted and scaled into [-1, 1] per
-  axis (better conditioned); the solved tail is converted back to raw coordinates before it is stored,
-  so the stored state is plain: `centres` (K, 3), `weights` (K, D), `tail` (4, D) with rows
-  [constant, x, y, z]. No shift/scale needs to be saved with a map.
-- A system that has no unique solution, or whose solution float64 cannot be trusted, raises a
-  ValueError that says why: fewer than 4 centres, non-finite inputs, centres that are coplanar or
-  collinear (the degree-1 tail is then undetermined, whatever the smoothing), duplicated centres with
-  smoothing 0, an exactly singular LU, a 1-norm condition number above `max_condition`, or a residual
-  that is not at round-off level. We never return garbage silently.
-- phi is evaluated as 0.5 * r^2 * log(r^2) from exact squared distances (sum of squared coordinate
-  differences, not the cdist expansion), so a point on a centre gets exactly phi = 0.
+Numerics: always built and solved in float64 (r^2 log r mixes entries of very different sizes); as
+scipy does, the polynomial columns use centres scaled into [-1, 1] per axis, and the tail is converted
+back to raw coordinates, so the stored state is plain: `centres` (K, 3), `weights` (K, D), `tail`
+(4, D). phi = 0.5 r^2 log(r^2) from exact squared distances, so a point on a centre gets phi = 0.
+A system without a unique, trustworthy solution raises a ValueError that says why: fewer than 4
+centres, non-finite inputs, coplanar or collinear centres (the tail is undetermined), duplicated
+centres with smoothing 0, a singular LU, a condition number above `max_condition`, or a residual
+above round-off. Never garbage silently.
 
-Batching: `fit_thin_plate_batched` fits B independent splines of equal K at once (the matcher fits
-one per candidate map); with `strict=False` a degenerate element does not stop the others: its
-weights and tail are NaN and `valid[b]` is False.
+Batching: `fit_thin_plate_batched` fits B independent splines of equal K at once (one per candidate
+map); with `strict=False` a degenerate element does not stop the others: its weights and tail are NaN
+and `valid[b]` is False.
 """
 
 from __future__ import annotations

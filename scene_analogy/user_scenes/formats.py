@@ -6,9 +6,8 @@ Accepted inputs (`load_scene`), units metres:
   `label` (aliases `class`, `semantic`, `category`): integer class ids.
 - Grey-coded PLY: no instance property, but red = green = blue = round(255 * id / N) at every
   vertex (as the published demo clouds are). N is the smallest number of levels that explains every
-  grey value exactly (|255 k / N - grey| <= 0.5 for an integer k), unless `grey_levels` gives it;
-  ids are k = round(grey * N / 255). Ambiguity: if ids are missing from 0..N, a smaller N can explain
-  the greys too (ids {0, 2, 4} of N = 4 decode as {0, 1, 2}); pass `grey_levels` then.
+  grey value exactly (|255 k / N - grey| <= 0.5 for an integer k), unless `grey_levels` gives it
+  (needed when ids are missing from 0..N: {0, 2, 4} of N = 4 would decode as {0, 1, 2}).
 - NPZ with `points` (P, 3), `instance` (P,), optional `label` (P,): integer ids or class names.
 - A folder with one mesh (or point) file per object, any format trimesh reads (.obj, .ply, .stl,
   .off, .glb): the stem is `<id>` or `<id>_<label>` (label: a class name or an integer id); surfaces
@@ -19,11 +18,10 @@ Frames: the core works with +y up (DESIGN §1). `up="z"` data are turned by the 
 (x, y, z) -> (x, z, -y) (det +1; an axis swap would be a mirror). `OwnScene.points` is always y-up;
 `to_user` / `UP_ROTATIONS` convert back, so every output can be written in the user's own frame.
 
-Labels: per point (several labels inside one instance are resolved by majority, ties to the smallest).
-`object_classes(scene, table)` maps them onto a checkpoint's class table: an integer must be a class
-id of the table (0 <= id < len(table)); a name must equal a class name or one of its '/'-separated
-parts, case-insensitively ("stool" -> "pier/stool", "Desk" -> "cabinet/shelf/desk"). Anything else
-is a DataError naming the file and the label.
+Labels: per point (majority per instance, ties to the smallest). `object_classes(scene, table)` maps
+them onto a checkpoint's class table: an integer must be a class id of the table; a name must equal
+a class name or one of its '/'-separated parts, case-insensitively ("stool" -> "pier/stool"). Anything
+else is a DataError naming the file and the label.
 """
 
 from __future__ import annotations
