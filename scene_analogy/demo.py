@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from scene_analogy.cli.boundary import user_errors
+from scene_analogy.cli.flags import add_keypoints_flag
 from scene_analogy.field.checkpoint import PRETRAINED
 
 DEFAULT_CHECKPOINT = PRETRAINED / "synthetic_default"
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="field checkpoint (folder or model.pth)")
     p.add_argument("--num_pictures", type=int, default=4, help="pairs drawn as PNG")
     p.add_argument("--seed", type=int, default=0)
+    add_keypoints_flag(p)
     p.add_argument("--device", default="cpu")
     return p
 
@@ -52,7 +54,8 @@ def main(argv=None) -> None:
         examples = augment_examples(root, seed=args.seed, limit=args.num_pairs)
         cfg = MatchConfig(device=args.device)
         torch.manual_seed(args.seed)
-        metrics, records, results = evaluate_examples(examples, samples, field, field, cfg, maps_dir=out / "maps")
+        metrics, records, results = evaluate_examples(examples, samples, field, field, cfg, maps_dir=out / "maps",
+                                                      keypoints=args.keypoints)
         save_pair_pictures(examples, records, results, samples, out, args.num_pictures)
         write_metrics_json(out / "metrics.json", metrics)
     print(format_table(metrics))

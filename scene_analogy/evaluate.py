@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from scene_analogy.cli.boundary import user_errors
-from scene_analogy.cli.flags import resolve_point_sample_root
+from scene_analogy.cli.flags import add_keypoints_flag, resolve_point_sample_root
 from scene_analogy.match.inputs import MatchConfig
 
 
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bearing_weight", type=float, default=MatchConfig.bearing_weight,
                    help="our coarse ranking's bearing term (match/coarse.py); 0 for boxes without a front (ARKit)")
+    add_keypoints_flag(p)
     p.add_argument("--device", default="cpu")
     return p
 
@@ -75,7 +76,8 @@ def main(argv=None) -> None:
         # Build every method first: a missing checkpoint fails before hours of matching.
         methods = {name: build_method(name, args.checkpoint, args.no_semantic_checkpoint, args.paper_checkpoint,
                                       args.device, args.seed, args.bearing_weight) for name in names}
-        results = compare_methods(examples, samples, methods, out, command, args.num_pictures, args.seed)
+        results = compare_methods(examples, samples, methods, out, command, args.num_pictures, args.seed,
+                                  keypoints=args.keypoints)
     print(f"\n{markdown_table(results, command)}")
     print(f"wrote {out / 'results.json'}, {out / 'results.md'} and pictures under {out} "
           f"({time.perf_counter() - start:.0f} s in all)")

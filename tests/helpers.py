@@ -44,13 +44,14 @@ def random_scene(pool: ObjectPool, num_objects: int, rng: np.random.Generator, s
 
 
 def write_box_samples(pool: ObjectPool, root, count: int = 50, seed: int = 0) -> None:
-    """Random points inside each model's canonical box, in the sample_<N> layout."""
+    """Random points inside each model's canonical box, in the sample_<N> layout, with sample_<2N>
+    (whose first N rows are sample_<N>) for the disjoint keypoints."""
     from scene_analogy.structures.samples import write_samples
 
     rng = np.random.default_rng(seed)
     for m in pool.models:
-        pts = np.asarray(m.bbox_min) + rng.random((count, 3)) * m.size
-        write_samples(root, m.model_id, {count: pts.astype(np.float32)})
+        pts = (np.asarray(m.bbox_min) + rng.random((2 * count, 3)) * m.size).astype(np.float32)
+        write_samples(root, m.model_id, {count: pts[:count], 2 * count: pts})
 
 
 def write_tiny_triplet_root(root, num_train: int = 8, num_test: int = 4, seed: int = 0, count: int = 50):

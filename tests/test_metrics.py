@@ -9,7 +9,9 @@ import pytest
 
 from scene_analogy.evaluation.metrics import (
     PairRecord,
+    aligned_errors,
     format_table,
+    reflection_alignment,
     reflection_aware_errors,
     summarise,
     write_metrics_json,
@@ -227,9 +229,12 @@ def test_keys_exact_and_configurable():
         "pcp@0.25", "pcp@0.5", "pcp@0.75", "bi_pcp@0.25", "bi_pcp@0.5", "bi_pcp@0.75",
         "chamfer_acc@0.15", "chamfer_acc@0.2", "chamfer_acc@0.25",
         "sem_chamfer_acc@0.15", "sem_chamfer_acc@0.2", "sem_chamfer_acc@0.25",
+        "free_pcp@0.25", "free_pcp@0.5", "free_pcp@0.75", "free_collision_rate", "right_objects",
         "seconds_per_pair", "num_pairs",
     ]
     assert r["seconds_per_pair"] == 3.0 and r["num_pairs"] == 2
+    # Records without free points or object verdicts leave the open-space keys unscored, not zero.
+    assert np.isnan(r["free_pcp@0.25"]) and np.isnan(r["free_collision_rate"]) and np.isnan(r["right_objects"])
     custom = summarise([_record(ASYM, ASYM)], map_thresholds=(0.1,), bijectivity_thresholds=(1.0, 2.0),
                        chamfer_thresholds=(0.3,))
     assert list(custom)[:5] == ["pcp@0.1", "bi_pcp@1", "bi_pcp@2", "chamfer_acc@0.3", "sem_chamfer_acc@0.3"]
@@ -252,7 +257,8 @@ def test_table_and_json(tmp_path):
     assert "pcp@0.25" in table and "1.0000" in table and "0.500 s" in table
     path = tmp_path / "out" / "metrics.json"
     write_metrics_json(path, r)
-    assert json.loads(path.read_text()) == r
+    assert json.loads(path.read_text()) == {k: None if isinstance(v, float) and np.isnan(v) else v for k, v in r.items()}
+    assert json.loads(path.read_text())["free_pcp@0.25"] is None  # unscored: null, never NaN in JSON
 
 
 def test_pairs_with_unknown_analogy_leave_pcp_and_keep_the_rest():
@@ -267,3 +273,62 @@ def test_pairs_with_unknown_analogy_leave_pcp_and_keep_the_rest():
     assert np.isnan(alone["pcp@0.25"]) and "n/a" in format_table(alone)
     with pytest.raises(ValueError, match="known analogy"):
         PairRecord(ASYM, ASYM, None, None, np.zeros(5, int), {0: 3}, ASYM, np.zeros(5, int), {0: 3}, analogy_known=False)
+
+
+# ----------------------------------------------------------------------------- open space
+
+
+FREE = np.array([[5.0, 0.5, 0.0], [5.5, 0.5, 1.0], [6.0, 1.0, 0.0], [4.0, 0.2, 2.0]])
+
+
+def _free_record(gt, mapped, free_gt, free_mapped, gt_free=None, inside=None, right=True):
+    record = _record(gt, mapped)
+    record.free_points = FREE
+    record.free_gt, record.free_gt_free = free_gt, np.ones(len(FREE), bool) if gt_free is None else gt_free
+    if free_mapped is not None:
+        record.free_mapped = free_mapped
+        record.free_mapped_inside = np.zeros(len(FREE), bool) if inside is None else inside
+    record.objects_right = right
+    record._check_free()
+    return record
+
+
+def test_free_pcp_collisions_and_right_objects_by_hand():
+    # Errors of the four free images: 0.1, 0.3, 0.6, 0.9 (along +y, no reflection: the RoI map is exact).
+    free_mapped = _offsets(FREE, [0.1, 0.3, 0.6, 0.9])
+    first = _free_record(ASYM, ASYM, FREE, free_mapped, gt_free=np.array([True, True, False, True]),
+                         inside=np.array([True, False, True, False]), right=True)
+    # A pair with ground truth and no map: its four free points all miss; no collision counted; wrong objects.
+    second = _free_record(ASYM, None, FREE, None, right=False)
+    r = summarise([first, second])
+    assert r["free_pcp@0.25"] == pytest.approx(1 / 8)  # 0.1 only
+    assert r["free_pcp@0.5"] == pytest.approx(2 / 8)
+    assert r["free_pcp@0.75"] == pytest.approx(3 / 8)
+    # Inside a box: points 0 (ground truth free: counts) and 2 (ground truth not free: does not).
+    assert r["free_collision_rate"] == pytest.approx(1 / 3)
+    assert r["right_objects"] == pytest.approx(0.5)
+    assert r["pcp@0.25"] == pytest.approx(0.5)  # the RoI points: all of the first pair, none of the second
+
+
+def test_free_points_use_the_reflection_decided_on_the_roi():
+    # The RoI map is the symmetric set mirrored in place: the allowance applies and forgives it.
+    mapped = _mirror_in_place(SYM)
+    alignment = reflection_alignment(mapped, SYM)
+    assert alignment is not None
+    rot, centroid = alignment
+    # Free points carried by the same reflection are forgiven too; raw they are far off.
+    free_gt = FREE
+    free_mapped = (FREE - centroid) @ rot.T + centroid  # rot is its own inverse (a reflection), so this undoes it
+    assert np.linalg.norm(free_mapped - free_gt, axis=1).max() > 1.0
+    np.testing.assert_allclose(aligned_errors(free_mapped, free_gt, alignment), 0.0, atol=1e-9)
+    r = summarise([_free_record(SYM, mapped, free_gt, free_mapped)])
+    assert r["pcp@0.25"] == 1.0 and r["free_pcp@0.25"] == 1.0
+    # An asymmetric RoI gets no allowance, so the same free images count as misses.
+    assert reflection_alignment(_mirror_in_place(ASYM), ASYM) is None
+
+
+def test_free_fields_validated():
+    with pytest.raises(ValueError, match="free_mapped"):
+        _free_record(ASYM, ASYM, FREE, None)  # a map but no free images
+    with pytest.raises(ValueError, match="free_gt_free"):
+        _free_record(ASYM, ASYM, FREE, FREE, gt_free=np.ones(3, bool))

@@ -160,7 +160,7 @@ def run_field_match(argv, prog: str, spec: DatasetSpec) -> None:
         pictures = -1 if (args.vis_method or args.vis_local_match_mode) else args.num_vis
         report = run(src, PointSamples(root, args.num_query), local_field, global_field, flags.match_config_from_args(args, spec.canonical_boxes),
                      args.log_dir, args.seed, args.eval_reps, flags.thresholds_from_args(args), pictures,
-                     progress=not args.quiet)
+                     progress=not args.quiet, keypoints=args.keypoints)
     print(format_table(report["metrics"]))
     print(f"matched {report['pairs']} pairs ({report['maps']} with a map); wrote metrics.json, pairs.json, maps/ and "
           f"{report['pictures']} pictures "

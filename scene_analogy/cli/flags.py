@@ -182,6 +182,16 @@ def augment_config_from_args(args):
     )
 
 
+def add_keypoints_flag(p) -> None:
+    """`--keypoints disjoint|shared`: how each reference object reaches the method (structures/samples.py)."""
+    from scene_analogy.structures.samples import KEYPOINT_MODES
+
+    p.add_argument("--keypoints", default="disjoint", choices=KEYPOINT_MODES,
+                   help="disjoint (default): every reference object reaches the method at points of its model that "
+                        "the ground truth does not use (rows N..2N-1 of sample_<2N>); shared: at the ground truth's "
+                        "own points (the paper's protocol)")
+
+
 def add_match_flags(p, checkpoint_default: str, point_sample_root_default: str | None) -> None:
     """`main_field_match`: a scene root, pairs of a chosen type and a field in; metrics, maps, PNGs out.
 
@@ -222,6 +232,7 @@ def add_match_flags(p, checkpoint_default: str, point_sample_root_default: str |
     p.add_argument("--query_point_type", default="obj_match_points", choices=("obj_match_points",),
                    help="RoI points: each RoI object's surface samples")
     p.add_argument("--num_query", type=positive_int, default=50, help="RoI points per object (a sample_<N> folder)")
+    add_keypoints_flag(p)
     p.add_argument("--map_acc_thres", type=float, nargs="+", default=list(MAP_ACC_THRES))
     p.add_argument("--bijectivity_acc_thres", type=float, nargs="+", default=list(BIJECTIVITY_ACC_THRES))
     p.add_argument("--chamfer_acc_thres", type=float, nargs="+", default=list(CHAMFER_ACC_THRES))

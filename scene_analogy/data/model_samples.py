@@ -43,8 +43,9 @@ def sample_model_files(models: list[tuple[str, str]], obj_root: str | os.PathLik
     skips = skips if skips is not None else SkipLog()
     if not models:
         raise DataError(obj_root, "no model meshes found")
-    if mesh_num_samples < max(counts):
-        raise DataError(None, f"--mesh_num_samples {mesh_num_samples} is below the largest --save_num_samples {max(counts)}")
+    if mesh_num_samples < 2 * max(counts):
+        raise DataError(None, f"--mesh_num_samples {mesh_num_samples} is below twice the largest --save_num_samples "
+                              f"{max(counts)} (sample_<2N> holds the disjoint keypoints of sample_<N>)")
     boxes, start = {}, time.perf_counter()
     for model_id, rel in tqdm(models, desc="point samples", disable=not progress):
         path = obj_root / rel

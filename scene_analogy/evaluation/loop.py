@@ -7,6 +7,11 @@ models, scale each by its own per-axis scale, Hungarian-match the two point sets
 (box-centred), then pose each with its own scene's pose; the matched reference point is the ground
 truth of each RoI point.
 
+Honest inputs (`keypoints="disjoint"`, the default): the method sees the target at the ground truth's
+points (they are what is scored) and every reference object at N other points of its model
+(`structures.samples`); "shared" hands it the ground truth's own points (the paper's protocol). Free
+points around the RoI (`free_space`, seeded by the pair's name) score the map in open space.
+
 `seconds_per_pair` counts the forward map only (coarse + fine); the backward run that Bi-PCP needs
 is not timed.
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +29,15 @@ from tqdm import tqdm
 
 from scene_analogy.data.queries import box_frame_points, match_objects
 from scene_analogy.evaluation.examples import EvalExample
+from scene_analogy.evaluation.free_space import free_ground_truth, free_points, inside_any_box
 from scene_analogy.evaluation.metrics import PairRecord, score_pair, summarise
 from scene_analogy.match.inputs import MatchConfig, MatchScene
 from scene_analogy.match.pipeline import FieldMethod, inverse_with
 from scene_analogy.structures.keypoints import scene_keypoints
-from scene_analogy.structures.samples import PointSamples
+from scene_analogy.structures.samples import KEYPOINT_MODES, PointSamples
 from scene_analogy.structures.scene import Scene
+
+FREE_SEED = 0  # free points of a pair are drawn from (FREE_SEED, crc32 of its name): the same for every method
 
 
 def ground_truth(example: EvalExample, samples: PointSamples) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -50,26 +59,39 @@ def match_scene(scene: Scene, samples: PointSamples) -> MatchScene:
     return MatchScene.from_scene(scene, scene_keypoints(scene, samples))
 
 
+def objects_right(example: EvalExample, amap) -> bool:
+    """Whether the map's correspondence sends every RoI object to its ground-truth reference object."""
+    found = {} if amap is None else dict(amap.correspondence.tolist())
+    return all(found.get(int(i)) == int(j) for i, j in zip(example.roi, example.gt_objects))
+
+
 def evaluate_examples(examples: list[EvalExample], samples: PointSamples, local_field, global_field,
                       cfg: MatchConfig, maps_dir: str | os.PathLike | None = None, bidirectional: bool = True,
-                      progress: bool = True, thresholds: dict | None = None) -> tuple[dict, list[PairRecord], list]:
+                      progress: bool = True, thresholds: dict | None = None, keypoints: str = "disjoint",
+                      protocol: dict | None = None) -> tuple[dict, list[PairRecord], list]:
     """Our matcher on every example (`evaluate_method` with a `FieldMethod`)."""
     return evaluate_method(examples, samples, FieldMethod(local_field, global_field, cfg), maps_dir=maps_dir,
-                           bidirectional=bidirectional, progress=progress, thresholds=thresholds)
+                           bidirectional=bidirectional, progress=progress, thresholds=thresholds,
+                           keypoints=keypoints, protocol=protocol)
 
 
 def evaluate_method(examples: list[EvalExample], samples: PointSamples, method, maps_dir: str | os.PathLike | None = None,
                     bidirectional: bool = True, progress: bool = True, thresholds: dict | None = None,
-                    desc: str = "matching pairs") -> tuple[dict, list[PairRecord], list]:
+                    desc: str = "matching pairs", keypoints: str = "disjoint",
+                    protocol: dict | None = None) -> tuple[dict, list[PairRecord], list]:
     """Run `method` (see `FieldMethod`) on every example; returns (metrics dict, per-pair records,
-    results). Ground truth and scoring do not depend on the method: they use `samples`.
+    results). Ground truth and scoring do not depend on the method: they use `samples`; the method
+    sees the reference at `keypoints` ("disjoint" or "shared", module docstring).
 
     `thresholds`: keyword arguments of `metrics.summarise` (map / bijectivity / chamfer thresholds).
+    The metrics hold `"protocol": {"keypoints": ..., **protocol}` (e.g. the pairs' `global_yaw`).
     A map is saved as `<maps_dir>/<example name>.npz`, the name made file-safe."""
+    if keypoints not in KEYPOINT_MODES:
+        raise ValueError(f"keypoints must be one of {KEYPOINT_MODES}, got {keypoints!r}")
+    reference_samples = samples.with_keypoints(keypoints)
     records, results = [], []
-    method_samples = getattr(method, "point_samples", None) or samples
     for ex in tqdm(examples, desc=desc, disable=not progress):
-        target, reference = match_scene(ex.target, method_samples), match_scene(ex.reference, method_samples)
+        target, reference = match_scene(ex.target, samples), match_scene(ex.reference, reference_samples)
         roi_points, owner, gt = ground_truth(ex, samples)
         start = time.perf_counter()
         result = method(target, reference, ex.roi)
@@ -83,16 +105,34 @@ def evaluate_method(examples: list[EvalExample], samples: PointSamples, method, 
             if maps_dir is not None:
                 result.best.save(Path(maps_dir) / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', ex.name)}.npz")
         # Chamfer accuracy reads the evaluation's keypoints, whatever the method saw.
-        scored = reference if method_samples is samples else match_scene(ex.reference, samples)
+        scored = reference if reference_samples is samples else match_scene(ex.reference, samples)
         ref_objects = scored.instance >= 0
         records.append(PairRecord(
             roi_points, gt, mapped, roundtrip, owner, dict(enumerate(ex.target.class_ids.tolist())),
             scored.points[ref_objects], scored.instance[ref_objects],
             dict(enumerate(ex.reference.class_ids.tolist())), seconds=seconds, name=ex.name,
-            analogy_known=ex.analogy_known,
+            analogy_known=ex.analogy_known, **_open_space(ex, result.best),
         ))
         results.append(result)
-    return summarise(records, **(thresholds or {})), records, results
+    metrics = summarise(records, **(thresholds or {}))
+    metrics["protocol"] = {"keypoints": keypoints, **(protocol or {})}
+    return metrics, records, results
+
+
+def _open_space(example: EvalExample, amap) -> dict:
+    """The PairRecord fields of open space: free points, their ground truth and image, right objects
+    (none for a pair without ground truth: there open space has no right answer)."""
+    if example.gt_objects is None:
+        return {}
+    rng = np.random.default_rng([FREE_SEED, zlib.crc32(example.name.encode("utf-8"))])
+    free, _ = free_points(example.target, example.roi, rng)
+    fields = {"free_points": free, "objects_right": objects_right(example, amap)}
+    fields["free_gt"], fields["free_gt_free"] = free_ground_truth(free, example.target, example.roi,
+                                                                  example.reference, example.gt_objects)
+    if amap is not None:
+        fields["free_mapped"] = amap.apply(free)
+        fields["free_mapped_inside"] = inside_any_box(fields["free_mapped"], example.reference)
+    return fields
 
 
 def pair_rows(examples: list[EvalExample], records: list[PairRecord], results: list) -> list[dict]:
@@ -105,7 +145,6 @@ def pair_rows(examples: list[EvalExample], records: list[PairRecord], results: l
                "seconds": rec.seconds, "analogy_known": ex.analogy_known}
         if rec.gt_points is not None:
             row["pcp@0.25"] = float(score_pair(rec, map_thresholds=(0.25,)).pcp_hits.mean())
-            found = {} if res.best is None else dict(res.best.correspondence.tolist())
-            row["objects_correct"] = all(found.get(int(i)) == int(j) for i, j in zip(ex.roi, ex.gt_objects))
+            row["objects_correct"] = objects_right(ex, res.best)
         rows.append(row)
     return rows

@@ -39,8 +39,9 @@ def save_pair_pictures(examples, records, results, samples, out_dir: str | os.Pa
 
 def run_field_match(src: PairSource, samples, local_field, global_field, cfg, log_dir: str | os.PathLike,
                     seed: int = 0, eval_reps: int = 1, thresholds: dict | None = None, num_pictures: int = 4,
-                    progress: bool = True) -> dict:
-    """Match every pair of `eval_reps` passes, write the outputs (module docstring); returns the metrics."""
+                    progress: bool = True, keypoints: str = "disjoint", protocol: dict | None = None) -> dict:
+    """Match every pair of `eval_reps` passes, write the outputs (module docstring); returns the metrics.
+    `keypoints` and `protocol`: see `evaluation.loop.evaluate_method`."""
     out = Path(log_dir)
     examples, seen = [], {}
     for rep in range(eval_reps):
@@ -51,7 +52,8 @@ def run_field_match(src: PairSource, samples, local_field, global_field, cfg, lo
             examples.append(ex)
     torch.manual_seed(seed)
     metrics, records, results = evaluate_examples(examples, samples, local_field, global_field, cfg,
-                                                  maps_dir=out / "maps", thresholds=thresholds, progress=progress)
+                                                  maps_dir=out / "maps", thresholds=thresholds, progress=progress,
+                                                  keypoints=keypoints, protocol=protocol)
     drawn = save_pair_pictures(examples, records, results, samples, out, num_pictures)
     atomic.write_json(out / "pairs.json", pair_rows(examples, records, results))
     write_metrics_json(out / "metrics.json", metrics)
@@ -72,7 +74,7 @@ def markdown_table(results: dict, command: str) -> str:
 
 
 def compare_methods(examples, samples, methods: dict, out: str | os.PathLike, command: str, num_pictures: int = 4,
-                    seed: int = 0) -> dict:
+                    seed: int = 0, keypoints: str = "disjoint", protocol: dict | None = None) -> dict:
     """Every method (name -> callable) on the same examples; per method `metrics.json`, `pairs.json` and
     `pair_<i>.png` under `out/<name>/`; `results.json` and `results.md` rewritten after each method, so a
     long run keeps what it has finished. Returns {name: metrics}."""
@@ -80,7 +82,8 @@ def compare_methods(examples, samples, methods: dict, out: str | os.PathLike, co
     results = {}
     for name, method in methods.items():
         torch.manual_seed(seed)
-        metrics, records, outputs = evaluate_method(examples, samples, method, desc=name)
+        metrics, records, outputs = evaluate_method(examples, samples, method, desc=name, keypoints=keypoints,
+                                                    protocol=protocol)
         save_pair_pictures(examples, records, outputs, samples, out / name, num_pictures)
         write_metrics_json(out / name / "metrics.json", metrics)
         atomic.write_json(out / name / "pairs.json", pair_rows(examples, records, outputs))

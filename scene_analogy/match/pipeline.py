@@ -209,8 +209,7 @@ class FieldMethod:
 
     Any callable with that signature (MatchScenes in, `AnalysisResult` out, maps as
     `AnalogyMap`s, `best` None for "no analogy") can be evaluated by `evaluation.loop.evaluate_method`; the
-    baselines in `scene_analogy.baselines` are such callables. A method may carry `point_samples`
-    (a `PointSamples`) to see the scenes through other keypoints than the evaluation's."""
+    baselines in `scene_analogy.baselines` are such callables."""
 
     def __init__(self, local_field, global_field, cfg: MatchConfig = MatchConfig()):
         self.local_field, self.global_field, self.cfg = local_field, global_field, cfg

@@ -3,6 +3,12 @@
 Layout (DESIGN §8.3): `<samples_root>/sample_<N>/<model_id>.npy`, float32 (N, 3), in the model's
 canonical, unscaled frame. One farthest-point ordering serves every N: FPS started at the same point
 picks the same first n points whatever the final count, so `sample_50` is a prefix of `sample_400`.
+
+Disjoint keypoints (the honest evaluation, `--keypoints disjoint`): the ground truth is built on the
+N points of `sample_<N>`; a reference scene is shown to the method at rows N..2N-1 of `sample_<2N>`,
+the next N points of the same farthest-point ordering. They are N other surface samples of the same
+model (FPS never picks an index twice), spread over it as evenly as the first N, and share no point
+with them. So every sampler writes `sample_<2N>` beside each `sample_<N>` (`with_disjoint_counts`).
 """
 
 from __future__ import annotations
@@ -22,12 +28,19 @@ def model_seed(seed: int, model_id: str) -> int:
     return (seed * 1_000_003 + zlib.crc32(model_id.encode("utf-8"))) % (2**32)
 
 
+KEYPOINT_MODES = ("disjoint", "shared")  # --keypoints: how the reference reaches a method (module docstring)
+
+
+def with_disjoint_counts(counts) -> list[int]:
+    """The sample counts to write for requested `counts`: each N and 2N (see the module docstring)."""
+    return sorted({int(n) for n in counts} | {2 * int(n) for n in counts})
+
+
 def surface_samples(
     vertices: np.ndarray, faces: np.ndarray, num_mesh_samples: int, counts: list[int], seed: int
 ) -> dict[int, np.ndarray]:
-    """Area-weighted samples on a triangle mesh, reduced by FPS to each count in `counts`.
-
-    Vectorised: triangles are drawn by area with one `choice`, barycentric coordinates in one go.
+    """Area-weighted samples on a triangle mesh, reduced by FPS to each count in `counts` and to twice
+    each (`with_disjoint_counts`). Vectorised: triangles are drawn by area with one `choice`, barycentric coordinates in one go.
     """
     vertices = np.asarray(vertices, dtype=np.float64)
     faces = np.asarray(faces, dtype=np.int64)
@@ -44,6 +57,7 @@ def surface_samples(
     u, v = np.where(flip, 1.0 - u, u), np.where(flip, 1.0 - v, v)
     t = tri[picked]
     dense = t[:, 0] + u[:, None] * (t[:, 1] - t[:, 0]) + v[:, None] * (t[:, 2] - t[:, 0])
+    counts = with_disjoint_counts(counts)
     largest = max(counts)
     if largest > len(dense):
         raise ValueError(f"cannot pick {largest} points from {len(dense)} surface samples")
@@ -83,28 +97,44 @@ def write_samples(samples_root: str | os.PathLike, model_id: str, samples: dict[
 
 
 class PointSamples:
-    """Reads `sample_<N>/<model_id>.npy` files on demand, with a cache and clear errors."""
+    """Reads `sample_<N>/<model_id>.npy` files on demand, with a cache and clear errors.
 
-    def __init__(self, samples_root: str | os.PathLike, count: int) -> None:
+    `disjoint=True`: N points per model that share none with `sample_<N>`, rows N..2N-1 of
+    `sample_<2N>` (module docstring)."""
+
+    def __init__(self, samples_root: str | os.PathLike, count: int, disjoint: bool = False) -> None:
         self.root = Path(samples_root)
         self.count = count
+        self.disjoint = bool(disjoint)
+        self.file_count = 2 * count if disjoint else count
         self._cache: dict[str, np.ndarray] = {}
-        folder = self.root / f"sample_{count}"
+        folder = self.root / f"sample_{self.file_count}"
         if not folder.is_dir():
-            raise DataError(folder, f"point-sample folder not found (run the point sampler with --save_num_samples {count})")
+            why = f" (the disjoint keypoints of sample_{count}; or use --keypoints shared)" if disjoint else ""
+            raise DataError(folder, "point-sample folder not found (run the point sampler with --save_num_samples "
+                                    f"{count}){why}")
+
+    def with_keypoints(self, keypoints: str) -> PointSamples:
+        """The same root and count, read as `keypoints` ("disjoint" or "shared", `KEYPOINT_MODES`)."""
+        if keypoints not in KEYPOINT_MODES:
+            raise ValueError(f"keypoints must be one of {KEYPOINT_MODES}, got {keypoints!r}")
+        disjoint = keypoints == "disjoint"
+        return self if disjoint == self.disjoint else PointSamples(self.root, self.count, disjoint)
 
     def __getitem__(self, model_id: str) -> np.ndarray:
         if model_id not in self._cache:
-            path = sample_path(self.root, self.count, model_id)
+            path = sample_path(self.root, self.file_count, model_id)
             if not path.is_file():
                 raise DataError(path, f"point samples of model '{model_id}' not found")
             try:
                 points = np.load(path, allow_pickle=False)
             except (OSError, ValueError, EOFError) as exc:
                 raise DataError(path, f"not a readable .npy file ({exc})") from None
-            if points.shape != (self.count, 3) or points.dtype.kind not in "iuf" or not np.isfinite(points).all():
-                raise DataError(path, f"expected finite ({self.count}, 3) points, got shape {points.shape}, "
+            if points.shape != (self.file_count, 3) or points.dtype.kind not in "iuf" or not np.isfinite(points).all():
+                raise DataError(path, f"expected finite ({self.file_count}, 3) points, got shape {points.shape}, "
                                       f"dtype {points.dtype}")
+            if self.disjoint:
+                points = points[self.count:]
             if self.count > 1 and (points == points[0]).all():
                 raise DataError(path, f"all {self.count} points are the same point (a degenerate sample); sample "
                                       "the model again")

@@ -118,8 +118,9 @@ def write_eval_pairs(root: Path, positives: list[Scene], cfg: SyntheticConfig, p
 def ensure_eval_pairs(root: Path, num_pairs: int, seed: int) -> None:
     """Generate a small held-out set when the root has fewer evaluation pairs than asked for."""
     aug = root.parent / f"{root.name}_augment"
-    if (root / "object_pool.json").is_file() and aug.is_dir() and len(scene_dirs(aug, "test")) >= num_pairs:
-        return
+    complete = (root / "object_pool.json").is_file() and (root / "point_samples" / "sample_100").is_dir()
+    if complete and aug.is_dir() and len(scene_dirs(aug, "test")) >= num_pairs:
+        return  # (sample_100 holds the disjoint keypoints of sample_50: roots from before it are made again)
     # Only held-out scenes are needed here (training has its own data): half train keeps swaps possible.
     cfg = SyntheticConfig(num_scenes=max(2 * num_pairs, 8), seed=seed, train_ratio=0.5, sample_counts=(50,))
     summary = generate_dataset(root, cfg)
