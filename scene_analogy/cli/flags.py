@@ -161,7 +161,9 @@ def add_augment_flags(p, orig_scene_root_default: str | None = None) -> None:
     p.add_argument("--orig_scene_root", default=orig_scene_root_default, required=orig_scene_root_default is None)
     p.add_argument("--save_root", default=None, help="default: <orig_scene_root>_augment")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--global_num_rot", type=positive_int, default=4, help="target orientations: k * 360 / n, each +- mirror")
+    p.add_argument("--global_num_rot", type=positive_int, default=4,
+                   help="grid yaws: target orientations k * 360 / n, each +- mirror")
+    add_global_yaw_flag(p)
     p.add_argument("--fp_max_perturb_rate", type=float, default=0.4, help="share of outline edges moved")
     p.add_argument("--fp_max_noise", type=float, default=0.3, help="outline edges move by at most this (m)")
     p.add_argument("--num_group_keep_range", type=int, nargs=2, default=[2, 4], help="objects kept exactly")
@@ -171,6 +173,16 @@ def add_augment_flags(p, orig_scene_root_default: str | None = None) -> None:
     p.add_argument("--num_match_obj_add_range", type=int, nargs=2, default=[2, 5], help="distractors added")
 
 
+def add_global_yaw_flag(p) -> None:
+    """`--global_yaw` of the evaluation-pair generators (`main_scene_augment`, `scene_analogy.synthetic`)."""
+    from scene_analogy.data.eval_pairs import GLOBAL_YAWS
+
+    p.add_argument("--global_yaw", choices=GLOBAL_YAWS, default="grid",
+                   help="yaw of each evaluation target: grid = k * 360 / global_num_rot degrees (k x 90 by default, "
+                        "the matcher's own candidate yaws), continuous = uniform in [0, 360) degrees, as real scans "
+                        "stand; each +- mirror. Recorded in the pairs folder's augment_config.json")
+
+
 def augment_config_from_args(args):
     from scene_analogy.data.eval_pairs import AugmentConfig
 
@@ -178,7 +190,7 @@ def augment_config_from_args(args):
         global_num_rot=args.global_num_rot, fp_max_perturb_rate=args.fp_max_perturb_rate, fp_max_noise=args.fp_max_noise,
         num_group_keep_range=tuple(args.num_group_keep_range), num_pose_perturb_rate=args.num_pose_perturb_rate,
         max_trans_noise=args.max_trans_noise, max_rot_noise=args.max_rot_noise,
-        num_match_obj_add_range=tuple(args.num_match_obj_add_range),
+        num_match_obj_add_range=tuple(args.num_match_obj_add_range), global_yaw=args.global_yaw,
     )
 
 

@@ -8,16 +8,18 @@ reference (the triplet's `pos` scene):
    without collisions;
 4. jitter the floor outline: a fraction of its edges moves along its normal (never inward past an
    object);
-5. turn the whole scene by one of `2 * global_num_rot` orientations (yaws x optional x-mirror).
+5. turn the whole scene by a yaw (+ optional x-mirror): `global_yaw="grid"` picks one of k x 360 /
+   `global_num_rot` degrees (the matcher's own candidates), "continuous" any yaw in [0, 360).
 Pose noise here is uniform in [-max, max] (these flags are bounds), unlike the triplets' Gaussian
-sigmas.
+sigmas. The augment root records its config in `augment_config.json` (`augment_protocol` reads it).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import zipfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +48,8 @@ from scene_analogy.structures.scene import (
 )
 
 SPLIT_CODES = {"train": 0, "test": 1}
+GLOBAL_YAWS = ("grid", "continuous")
+AUGMENT_CONFIG_FILE = "augment_config.json"  # in the augment root: the config the pairs were made with
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,11 @@ class AugmentConfig:
     num_match_obj_add_range: tuple[int, int] = (2, 5)
     placement_tries: int = 200
     clearance: float = 0.02
+    global_yaw: str = "grid"  # "grid": k x 360 / global_num_rot degrees; "continuous": uniform in [0, 360)
+
+    def __post_init__(self) -> None:
+        if self.global_yaw not in GLOBAL_YAWS:
+            raise ValueError(f"global_yaw must be one of {', '.join(GLOBAL_YAWS)}, got {self.global_yaw!r}")
 
 
 def class_histograms(scenes: list[Scene], num_classes: int) -> np.ndarray:
@@ -100,8 +109,11 @@ def augment_scene(
 
     order = rng.permutation(len(scene))  # so object order says nothing about correspondence
     scene, idx_map = scene.subset(order), idx_map[order]
-    k = int(rng.integers(cfg.global_num_rot))
-    rot = global_transform(2 * np.pi * k / cfg.global_num_rot, mirror=bool(rng.integers(2)))
+    if cfg.global_yaw == "grid":  # the same draws as before continuous yaws existed: grid pairs stay byte-identical
+        yaw = 2 * np.pi * int(rng.integers(cfg.global_num_rot)) / cfg.global_num_rot
+    else:
+        yaw = rng.uniform(0.0, 2 * np.pi)
+    rot = global_transform(yaw, mirror=bool(rng.integers(2)))
     return EvalPair(scene.transformed(rot), idx_map, rot)
 
 
@@ -223,7 +235,9 @@ def write_eval_pairs(aug_root: str | os.PathLike, names: list[str], positives: l
                      seed: int, num_classes: int, progress: bool = True) -> int:
     """Augment each `{split}_scene_<i>` positive into `<aug_root>/<name>/scene.npz`; distractors come
     from the scene with the nearest class histogram. Pair i draws from a generator seeded by
-    (seed, split, i), so a pair does not change when others are added or removed."""
+    (seed, split, i), so a pair does not change when others are added or removed. The config goes
+    to `<aug_root>/augment_config.json` first, so pairs of an interrupted run are described too."""
+    atomic.write_json(Path(aug_root) / AUGMENT_CONFIG_FILE, {**asdict(cfg), "seed": seed})
     hist = class_histograms(positives, num_classes)
     for i, (name, positive) in enumerate(tqdm(list(zip(names, positives)), desc="evaluation pairs", disable=not progress)):
         split, _, index = name.rpartition("_scene_")
@@ -249,6 +263,22 @@ def augment_triplet_root(orig_root: str | os.PathLike, save_root: str | os.PathL
         raise DataError(empty[0] / SCENE_FILE, "the scene has no objects to build an evaluation pair from")
     aug_root = Path(save_root) if save_root else root.parent / f"{root.name}_augment"
     return aug_root, write_eval_pairs(aug_root, [d.name for d in dirs], positives, cfg, seed, num_classes, progress)
+
+
+def augment_protocol(augment_root: str | os.PathLike) -> dict[str, str]:
+    """{"global_yaw": "grid" | "continuous"} of an augment root, from its `augment_config.json`;
+    "grid" when the file is missing (roots written before the file existed had grid yaws)."""
+    path = Path(augment_root) / AUGMENT_CONFIG_FILE
+    if not path.is_file():
+        return {"global_yaw": "grid"}
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(path, f"not a readable JSON file ({exc})") from None
+    yaw = recorded.get("global_yaw", "grid") if isinstance(recorded, dict) else None
+    if yaw not in GLOBAL_YAWS:
+        raise DataError(path, f"'global_yaw' is {yaw!r}; expected one of {', '.join(GLOBAL_YAWS)}")
+    return {"global_yaw": yaw}
 
 
 # -- the authors' pre-generated files: object arrays made plain, once (python -m scene_analogy.convert_scenes) --

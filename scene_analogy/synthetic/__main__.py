@@ -1,4 +1,5 @@
-"""`python -m scene_analogy.synthetic --save_root DIR --num_scenes N --seed S`: the embedded dataset."""
+"""`python -m scene_analogy.synthetic --save_root DIR --num_scenes N --seed S [--global_yaw continuous]`: the
+embedded dataset."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import time
 
 from scene_analogy.cli.boundary import user_errors
+from scene_analogy.cli.flags import add_global_yaw_flag
 from scene_analogy.data.eval_pairs import AugmentConfig
 from scene_analogy.data.triplets import TripletConfig
 from scene_analogy.synthetic.dataset import SyntheticConfig, generate_dataset
@@ -24,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max_trans_noise", type=float, default=0.5, help="negatives: sigma of xz noise (m)")
     p.add_argument("--max_rot_noise", type=float, default=90.0, help="negatives: sigma of yaw noise (degrees)")
     p.add_argument("--no_augment", action="store_true", help="skip the evaluation pairs")
+    add_global_yaw_flag(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -36,7 +39,7 @@ def main(argv=None) -> None:
         num_scenes=args.num_scenes, seed=args.seed, train_ratio=args.train_ratio,
         sample_counts=tuple(args.save_num_samples),
         triplet=TripletConfig(trans_noise=args.max_trans_noise, rot_noise_deg=args.max_rot_noise),
-        augment=AugmentConfig(), make_augment=not args.no_augment,
+        augment=AugmentConfig(global_yaw=args.global_yaw), make_augment=not args.no_augment,
     )
     start = time.perf_counter()
     with user_errors():

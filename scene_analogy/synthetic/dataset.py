@@ -4,6 +4,7 @@
     <save_root>/point_samples/sample_<N>/<id>.npy   canonical surface samples
     <save_root>/{train,test}_scene_<i>/scene.npz    triplets (pos / pair_pos / neg)
     <save_root>_augment/test_scene_<i>/scene.npz    evaluation pairs of the held-out scenes
+    <save_root>_augment/augment_config.json         their AugmentConfig (global_yaw grid | continuous)
     <save_root>/triplet_topdown.png                 a picture of one triplet
 
 Every scene draws from its own generator seeded by (seed, split, index), so a scene does not
@@ -109,19 +110,24 @@ def generate_dataset(save_root: str | os.PathLike, cfg: SyntheticConfig, progres
 
 
 def write_eval_pairs(root: Path, positives: list[Scene], cfg: SyntheticConfig, progress: bool) -> int:
-    """Augment each held-out positive (`data.eval_pairs.write_eval_pairs`) into `<root>_augment/test_scene_<i>`."""
+    """Augment each held-out positive (`data.eval_pairs.write_eval_pairs`, with `cfg.augment`) into
+    `<root>_augment/test_scene_<i>`; `<root>_augment/augment_config.json` records that config."""
     names = [f"test_scene_{i}" for i in range(len(positives))]
     return eval_pairs.write_eval_pairs(root.parent / f"{root.name}_augment", names, positives, cfg.augment, cfg.seed,
                                     len(THREED_FRONT), progress)
 
 
-def ensure_eval_pairs(root: Path, num_pairs: int, seed: int) -> None:
-    """Generate a small held-out set when the root has fewer evaluation pairs than asked for."""
+def ensure_eval_pairs(root: Path, num_pairs: int, seed: int, global_yaw: str = "grid") -> None:
+    """Generate a small held-out set when the root has fewer evaluation pairs than asked for, or pairs
+    made with another `global_yaw` (`eval_pairs.augment_protocol`)."""
     aug = root.parent / f"{root.name}_augment"
+    # sample_100 holds the disjoint keypoints of sample_50: roots from before it are made again.
     complete = (root / "object_pool.json").is_file() and (root / "point_samples" / "sample_100").is_dir()
-    if complete and aug.is_dir() and len(scene_dirs(aug, "test")) >= num_pairs:
-        return  # (sample_100 holds the disjoint keypoints of sample_50: roots from before it are made again)
+    if complete and aug.is_dir() and len(scene_dirs(aug, "test")) >= num_pairs \
+            and eval_pairs.augment_protocol(aug)["global_yaw"] == global_yaw:
+        return
     # Only held-out scenes are needed here (training has its own data): half train keeps swaps possible.
-    cfg = SyntheticConfig(num_scenes=max(2 * num_pairs, 8), seed=seed, train_ratio=0.5, sample_counts=(50,))
+    cfg = SyntheticConfig(num_scenes=max(2 * num_pairs, 8), seed=seed, train_ratio=0.5, sample_counts=(50,),
+                          augment=AugmentConfig(global_yaw=global_yaw))
     summary = generate_dataset(root, cfg)
     print(f"generated {summary['eval_pairs']} evaluation pairs under {aug}")
