@@ -57,7 +57,7 @@ def main(argv=None) -> None:
     start = time.perf_counter()
     with user_errors():
         from scene_analogy.baselines import METHODS, build_method
-        from scene_analogy.evaluation.examples import augment_examples
+        from scene_analogy.evaluation.examples import augment_examples, pairs_protocol
         from scene_analogy.evaluation.run import compare_methods, markdown_table
         from scene_analogy.files.errors import DataError
         from scene_analogy.structures.samples import PointSamples
@@ -77,7 +77,7 @@ def main(argv=None) -> None:
         methods = {name: build_method(name, args.checkpoint, args.no_semantic_checkpoint, args.paper_checkpoint,
                                       args.device, args.seed, args.bearing_weight) for name in names}
         results = compare_methods(examples, samples, methods, out, command, args.num_pictures, args.seed,
-                                  keypoints=args.keypoints)
+                                  keypoints=args.keypoints, protocol=pairs_protocol("augment", args.scene_root))
     print(f"\n{markdown_table(results, command)}")
     print(f"wrote {out / 'results.json'}, {out / 'results.md'} and pictures under {out} "
           f"({time.perf_counter() - start:.0f} s in all)")

@@ -143,7 +143,7 @@ def test_augment_config_is_written_and_read_back(tmp_path):
     assert augment_protocol(aug) == {"global_yaw": "continuous"}
     assert not list(aug.glob(".*.tmp*"))
     (aug / AUGMENT_CONFIG_FILE).write_text("{not json")
-    with pytest.raises(DataError, match="not a readable JSON file"):
+    with pytest.raises(DataError, match="not a readable JSON augmentation config"):
         augment_protocol(aug)
     (aug / AUGMENT_CONFIG_FILE).write_text(json.dumps({"global_yaw": "sideways"}))
     with pytest.raises(DataError, match="'global_yaw' is 'sideways'"):
@@ -194,7 +194,10 @@ def test_synthetic_command_and_ensure_eval_pairs(tmp_path):
     assert len(yaws) == 2 and all(min(y % 90, 90 - y % 90) > 1e-3 for y in yaws)
     ensure_eval_pairs(root, 2, 0, "continuous")  # enough pairs of this protocol: nothing regenerated
     assert [_yaw_deg(read_eval_pair(d / "scene.npz").global_rot) for d in scene_dirs(aug)] == yaws
-    ensure_eval_pairs(root, 2, 0)  # grid asked for: regenerated with grid yaws
+    with pytest.raises(DataError, match="--global_yaw continuous, not grid"):
+        ensure_eval_pairs(root, 2, 0)  # grid asked for: the user's pairs are named, never overwritten
+    assert augment_protocol(aug) == {"global_yaw": "continuous"}
+    ensure_eval_pairs(root, 3, 0)  # too few pairs: the root is made again, grid this time
     assert augment_protocol(aug) == {"global_yaw": "grid"}
     yaws = [_yaw_deg(read_eval_pair(d / "scene.npz").global_rot) for d in scene_dirs(aug, "test")]
     assert all(min(y % 90, 90 - y % 90) < 1e-9 for y in yaws)

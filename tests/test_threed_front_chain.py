@@ -24,7 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 ROOT = "./data/3d_front_scenes/3d_front_large_noise"
 KEYS = ["pcp@0.25", "pcp@0.5", "pcp@0.75", "bi_pcp@0.25", "bi_pcp@0.5", "bi_pcp@0.75", "chamfer_acc@0.15",
         "chamfer_acc@0.2", "chamfer_acc@0.25", "sem_chamfer_acc@0.15", "sem_chamfer_acc@0.2", "sem_chamfer_acc@0.25",
-        "seconds_per_pair", "num_pairs"]
+        "free_pcp@0.25", "free_pcp@0.5", "free_pcp@0.75", "free_collision_rate", "right_objects",
+        "seconds_per_pair", "num_pairs", "protocol"]
 # The published matcher flags (seed README), with smaller searches so a pair takes ~1 s.
 MATCH = ["--load_local_feature_field", "./log/train/model.pth", "--load_global_feature_field",
          "./log/train/model.pth", "--num_vert_split", "1", "--local_rbf_smoothing", "0.5", "--eval_reps", "1",
@@ -95,6 +96,8 @@ def test_every_pair_type_writes_metrics(tree, pair_type, monkeypatch, tmp_path):
                                    "--query_point_type", "obj_match_points"] + extra)
     metrics = json.loads((log / "metrics.json").read_text())
     assert list(metrics) == KEYS and metrics["num_pairs"] >= 1
+    assert metrics["protocol"] == {"keypoints": "disjoint", "pairs": pair_type,
+                                   **({"global_yaw": "grid"} if pair_type == "augment" else {})}
     rows = json.loads((log / "pairs.json").read_text())
     assert len(rows) == metrics["num_pairs"]
     if pair_type in ("random", "hist_match"):

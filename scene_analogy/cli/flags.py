@@ -173,11 +173,12 @@ def add_augment_flags(p, orig_scene_root_default: str | None = None) -> None:
     p.add_argument("--num_match_obj_add_range", type=int, nargs=2, default=[2, 5], help="distractors added")
 
 
-def add_global_yaw_flag(p) -> None:
-    """`--global_yaw` of the evaluation-pair generators (`main_scene_augment`, `scene_analogy.synthetic`)."""
+def add_global_yaw_flag(p, default: str = "grid") -> None:
+    """`--global_yaw` of the evaluation-pair generators (`main_scene_augment`, `scene_analogy.synthetic`,
+    the demo's own data)."""
     from scene_analogy.data.eval_pairs import GLOBAL_YAWS
 
-    p.add_argument("--global_yaw", choices=GLOBAL_YAWS, default="grid",
+    p.add_argument("--global_yaw", choices=GLOBAL_YAWS, default=default,
                    help="yaw of each evaluation target: grid = k * 360 / global_num_rot degrees (k x 90 by default, "
                         "the matcher's own candidate yaws), continuous = uniform in [0, 360) degrees, as real scans "
                         "stand; each +- mirror. Recorded in the pairs folder's augment_config.json")

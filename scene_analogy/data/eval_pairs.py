@@ -16,7 +16,6 @@ sigmas. The augment root records its config in `augment_config.json` (`augment_p
 
 from __future__ import annotations
 
-import json
 import os
 import zipfile
 from dataclasses import asdict, dataclass
@@ -27,6 +26,7 @@ from tqdm import tqdm
 
 from scene_analogy.files import atomic
 from scene_analogy.files.errors import DataError
+from scene_analogy.files.json_files import read_json
 from scene_analogy.ops.geometry import (
     box_corners_xz,
     global_transform,
@@ -271,10 +271,7 @@ def augment_protocol(augment_root: str | os.PathLike) -> dict[str, str]:
     path = Path(augment_root) / AUGMENT_CONFIG_FILE
     if not path.is_file():
         return {"global_yaw": "grid"}
-    try:
-        recorded = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(path, f"not a readable JSON file ({exc})") from None
+    recorded = read_json(path, "augmentation config")
     yaw = recorded.get("global_yaw", "grid") if isinstance(recorded, dict) else None
     if yaw not in GLOBAL_YAWS:
         raise DataError(path, f"'global_yaw' is {yaw!r}; expected one of {', '.join(GLOBAL_YAWS)}")

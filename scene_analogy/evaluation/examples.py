@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scene_analogy.data.eval_pairs import class_histograms, nearest_histogram_scene
+from scene_analogy.data.eval_pairs import augment_protocol, class_histograms, nearest_histogram_scene
 from scene_analogy.files.errors import DataError
 from scene_analogy.files.skips import SkipLog
 from scene_analogy.structures.classes import THREED_FRONT, ClassTable
@@ -53,13 +53,24 @@ def choose_roi(idx_map: np.ndarray, centroids: np.ndarray, rng: np.random.Genera
     return kept[np.argsort(dist, kind="stable")[:count]]
 
 
+def augment_root(scene_root: str | os.PathLike) -> Path:
+    """`<scene_root>_augment`, where the evaluation pairs of a scene root lie (DESIGN §6)."""
+    root = Path(scene_root)
+    return root.parent / f"{root.name}_augment"
+
+
+def pairs_protocol(pair_type: str, scene_root: str | os.PathLike) -> dict:
+    """What the metrics record about the pairs: their type and, for augmented pairs, how the targets
+    were turned (`global_yaw` of `data.eval_pairs.augment_protocol`)."""
+    return {"pairs": pair_type, **(augment_protocol(augment_root(scene_root)) if pair_type == "augment" else {})}
+
+
 def augment_examples(scene_root: str | os.PathLike, seed: int = 0, limit: int | None = None,
                      allow_pickle: bool = False, classes=None) -> list[EvalExample]:
     """Evaluation pairs of `<scene_root>_augment`: target = augmented `pair_pos`, reference = the
     original `pos` scene of the same folder. The RoI of pair i is drawn from a generator seeded by
     (seed, i), so it does not depend on which other pairs are evaluated."""
-    root = Path(scene_root)
-    aug_root = root.parent / f"{root.name}_augment"
+    root, aug_root = Path(scene_root), augment_root(scene_root)
     dirs = scene_dirs(aug_root, "test") or scene_dirs(aug_root)
     if not dirs:
         raise DataError(aug_root, "no evaluation pairs found (run the augmentation step first)")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from scene_analogy.evaluation.examples import PairSource, load_examples
+from scene_analogy.evaluation.examples import PairSource, load_examples, pairs_protocol
 from scene_analogy.evaluation.loop import evaluate_examples, evaluate_method, match_scene, pair_rows
 from scene_analogy.evaluation.metrics import format_table, write_metrics_json
 from scene_analogy.files import atomic
@@ -39,9 +39,9 @@ def save_pair_pictures(examples, records, results, samples, out_dir: str | os.Pa
 
 def run_field_match(src: PairSource, samples, local_field, global_field, cfg, log_dir: str | os.PathLike,
                     seed: int = 0, eval_reps: int = 1, thresholds: dict | None = None, num_pictures: int = 4,
-                    progress: bool = True, keypoints: str = "disjoint", protocol: dict | None = None) -> dict:
+                    progress: bool = True, keypoints: str = "disjoint") -> dict:
     """Match every pair of `eval_reps` passes, write the outputs (module docstring); returns the metrics.
-    `keypoints` and `protocol`: see `evaluation.loop.evaluate_method`."""
+    `keypoints`: see `evaluation.loop.evaluate_method`."""
     out = Path(log_dir)
     examples, seen = [], {}
     for rep in range(eval_reps):
@@ -53,7 +53,8 @@ def run_field_match(src: PairSource, samples, local_field, global_field, cfg, lo
     torch.manual_seed(seed)
     metrics, records, results = evaluate_examples(examples, samples, local_field, global_field, cfg,
                                                   maps_dir=out / "maps", thresholds=thresholds, progress=progress,
-                                                  keypoints=keypoints, protocol=protocol)
+                                                  keypoints=keypoints,
+                                                  protocol=pairs_protocol(src.pair_type, src.scene_root))
     drawn = save_pair_pictures(examples, records, results, samples, out, num_pictures)
     atomic.write_json(out / "pairs.json", pair_rows(examples, records, results))
     write_metrics_json(out / "metrics.json", metrics)

@@ -24,6 +24,7 @@ from scene_analogy.data import eval_pairs
 from scene_analogy.data.eval_pairs import SPLIT_CODES, AugmentConfig
 from scene_analogy.data.triplets import SwapSampler, TripletConfig, make_triplet
 from scene_analogy.files import atomic
+from scene_analogy.files.errors import DataError
 from scene_analogy.ops.geometry import yaw_matrix
 from scene_analogy.structures.classes import THREED_FRONT
 from scene_analogy.structures.pool import ObjectPool
@@ -118,13 +119,17 @@ def write_eval_pairs(root: Path, positives: list[Scene], cfg: SyntheticConfig, p
 
 
 def ensure_eval_pairs(root: Path, num_pairs: int, seed: int, global_yaw: str = "grid") -> None:
-    """Generate a small held-out set when the root has fewer evaluation pairs than asked for, or pairs
-    made with another `global_yaw` (`eval_pairs.augment_protocol`)."""
+    """Generate a small held-out set when the root has fewer evaluation pairs than asked for. A root
+    whose pairs were turned by another `global_yaw` (`eval_pairs.augment_protocol`) is a DataError, not
+    overwritten: it may be a large dataset of the user's."""
     aug = root.parent / f"{root.name}_augment"
     # sample_100 holds the disjoint keypoints of sample_50: roots from before it are made again.
     complete = (root / "object_pool.json").is_file() and (root / "point_samples" / "sample_100").is_dir()
-    if complete and aug.is_dir() and len(scene_dirs(aug, "test")) >= num_pairs \
-            and eval_pairs.augment_protocol(aug)["global_yaw"] == global_yaw:
+    if complete and aug.is_dir() and len(scene_dirs(aug, "test")) >= num_pairs:
+        have = eval_pairs.augment_protocol(aug)["global_yaw"]
+        if have != global_yaw:
+            raise DataError(aug, f"evaluation pairs made with --global_yaw {have}, not {global_yaw}: pass "
+                                 f"--global_yaw {have} or another --scene_root")
         return
     # Only held-out scenes are needed here (training has its own data): half train keeps swaps possible.
     cfg = SyntheticConfig(num_scenes=max(2 * num_pairs, 8), seed=seed, train_ratio=0.5, sample_counts=(50,),
