@@ -2,11 +2,13 @@
 
     python -m scene_analogy.analogy --tgt T --ref R --roi_ids 3 4 5 --out DIR [--up y|z]
         [--checkpoint PATH] [--topk K] [--transfer FILE ...] [--place MESH --pose POSE.json]
+        [--show_candidates]
 
 Writes DIR/map.npz, DIR/maps/map_<k>.npz, DIR/roi_mapped.ply, DIR/maps.json, DIR/analogy.png and
-DIR/analogy.html (`own_outputs.py`); `--transfer` writes DIR/transferred_<name> for each point list,
-`--place` writes DIR/placed_<mesh name> and DIR/placed_pose.json (`transfer.py`). Scene formats:
-`own_data.py`. The same in Python (this module re-exports the API):
+DIR/analogy.html (`user_scenes/outputs.py`; the viewer also draws what was transferred and placed);
+`--transfer` writes DIR/transferred_<name> for each point list, `--place` writes DIR/placed_<mesh
+name> and DIR/placed_pose.json (`transfer.py`). Scene formats: `user_scenes/formats.py`. The same
+in Python (this module re-exports the API):
 
     from scene_analogy.analogy import load_scene, find_analogy
     result = find_analogy(load_scene("target.ply"), load_scene("reference.ply"), roi_ids=[3, 4, 5])
@@ -20,7 +22,7 @@ import sys
 from pathlib import Path
 
 from scene_analogy.cli.boundary import user_errors
-from scene_analogy.cli.flags import positive_int
+from scene_analogy.cli.flags import add_picture_flags, positive_int
 from scene_analogy.user_scenes.formats import load_scene
 
 __all__ = ["load_scene", "find_analogy", "main"]
@@ -53,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ignore_labels", action="store_true", help="match without class labels (no_semantic)")
     p.add_argument("--grey_levels", type=positive_int, default=None, help="N of grey-coded PLYs (default: inferred)")
     p.add_argument("--num_keypoints", type=positive_int, default=50, help="farthest-point keypoints per object")
+    add_picture_flags(p)
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
     return p
@@ -66,7 +69,7 @@ def main(argv=None) -> None:
         target = load_scene(args.tgt, args.up, args.grey_levels, seed=args.seed)
         reference = load_scene(args.ref, args.up, args.grey_levels, seed=args.seed)
         from scene_analogy.user_scenes.matching import find_analogy
-        from scene_analogy.user_scenes.outputs import write_outputs
+        from scene_analogy.user_scenes.outputs import carried_overlays, write_outputs
         from scene_analogy.user_scenes.transfer import (
             place_mesh,
             read_placement,
@@ -80,7 +83,13 @@ def main(argv=None) -> None:
         analogy = find_analogy(target, reference, args.roi_ids, args.checkpoint, args.topk,
                                num_keypoints=args.num_keypoints, ignore_labels=args.ignore_labels,
                                device=args.device, seed=args.seed)
-        written = write_outputs(analogy, args.out)
+        use = analogy.best if args.use_map is None else (
+            analogy.maps[args.use_map - 1] if args.use_map <= len(analogy.maps) else None)
+        names = [Path(source).name for source in args.transfer]
+        carried = [] if use is None else [transfer_points(use, points, args.up) for points in lists]
+        overlays = [] if use is None else carried_overlays(analogy, use, args.use_map or 1,
+                                                           list(zip(names, lists, carried)), placement)
+        written = write_outputs(analogy, args.out, show_candidates=args.show_candidates, overlays=overlays)
         result = analogy.result
         print(f"checkpoint {analogy.checkpoint} ({'with' if analogy.semantic else 'without'} class labels); "
               f"{len(result.maps)} map(s) in {result.timings.get('total', 0.0):.1f} s")
@@ -89,14 +98,12 @@ def main(argv=None) -> None:
             print(f"  #{k + 1}: cost {result.maps[k].cost:.3f}  objects {pairs}")
         if result.best is None:
             print(f"no analogy: the best cost is above the threshold {analogy.threshold}")
-        use = analogy.best if args.use_map is None else (
-            analogy.maps[args.use_map - 1] if args.use_map <= len(analogy.maps) else None)
         if (lists or placement) and use is None:
             print("error: no map to transfer with (no analogy, or --use_map beyond the maps found)", file=sys.stderr)
             raise SystemExit(1)
-        for source, points in zip(args.transfer, lists):
-            path = Path(args.out) / f"transferred_{Path(source).name}"
-            write_points(path, transfer_points(use, points, args.up))
+        for name, points in zip(names, carried):
+            path = Path(args.out) / f"transferred_{name}"
+            write_points(path, points)
             written.append(path)
         if placement is not None:
             written.extend(place_mesh(use, placement, args.up, args.out))

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from scene_analogy.cli.boundary import user_errors
-from scene_analogy.cli.flags import add_global_yaw_flag, add_keypoints_flag
+from scene_analogy.cli.flags import add_global_yaw_flag, add_keypoints_flag, add_picture_flags
 from scene_analogy.field.checkpoint import PRETRAINED
 
 DEFAULT_CHECKPOINT = PRETRAINED / "synthetic_default"
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log_dir", default="./log/demo/", help="metrics, maps and pictures go here")
     p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="field checkpoint (folder or model.pth)")
     p.add_argument("--num_pictures", type=int, default=4, help="pairs drawn as PNG")
+    add_picture_flags(p)
     p.add_argument("--seed", type=int, default=0)
     add_keypoints_flag(p)
     add_global_yaw_flag(p, default="continuous")
@@ -59,7 +60,8 @@ def main(argv=None) -> None:
         metrics, records, results = evaluate_examples(examples, samples, field, field, cfg, maps_dir=out / "maps",
                                                       keypoints=args.keypoints,
                                                       protocol=pairs_protocol("augment", root))
-        save_pair_pictures(examples, records, results, samples, out, args.num_pictures)
+        save_pair_pictures(examples, records, results, samples, out, args.num_pictures,
+                           show_candidates=args.show_candidates)
         write_metrics_json(out / "metrics.json", metrics)
     print(format_table(metrics))
     print(f"wrote {out / 'metrics.json'}, {min(args.num_pictures, len(examples))} pictures and the maps under {out} "

@@ -96,3 +96,13 @@ def test_every_command_has_help(module, capsys):
     with pytest.raises(SystemExit) as stop:
         importlib.import_module(module).main(["--help"])
     assert stop.value.code == 0 and "usage: python -m " + module.replace(".__main__", "") in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("module", ["scene_analogy.demo", "scene_analogy.analogy"])
+def test_candidates_are_drawn_only_on_request(module):
+    import importlib
+
+    parser = importlib.import_module(module).build_parser()
+    required = ["--tgt", "t", "--ref", "r", "--roi_ids", "1", "--out", "o"] if module.endswith("analogy") else []
+    assert parser.parse_args(required).show_candidates is False
+    assert parser.parse_args(required + ["--show_candidates"]).show_candidates is True

@@ -6,6 +6,7 @@ analogies; the viewer in a real headless browser."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +125,22 @@ def test_cli_transfers_the_trajectory_in_every_format(pair, cli_run):
     assert np.allclose(np.ptp(placed.vertices, 0).max(), 0.5, atol=0.1)  # the box keeps its size
 
 
+def test_viewer_draws_what_was_transferred_and_placed(cli_run):
+    out, to_file, _ = cli_run
+    html = (out / "analogy.html").read_text()
+    data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', html, re.S).group(1))
+    overlays = {o["label"]: o for o in data["overlays"]}
+    assert sorted(overlays) == ["path.csv (map #1)", "path.json (map #1)", "path.npy (map #1)", "placed box.obj (map #1)"]
+    to_y_up = lambda flat: np.reshape(flat, (-1, 3)) @ to_file  # noqa: E731  (viewer: y-up; files: z-up)
+    path = overlays["path.npy (map #1)"]
+    np.testing.assert_allclose(to_y_up(path["target"]), np.load(out.parent / "path.npy"), atol=1e-3)
+    np.testing.assert_allclose(to_y_up(path["reference"]), np.load(out / "transferred_path.npy"), atol=1e-3)
+    box = overlays["placed box.obj (map #1)"]
+    placed = np.asarray(trimesh.load(out / "placed_box.obj", process=False).vertices)
+    assert len(box["edges"]) == 24 and len(placed) == 8  # the box's 8 corners are its vertices
+    np.testing.assert_allclose(np.sort(to_y_up(box["reference"]), 0), np.sort(placed, 0), atol=1e-3)
+
+
 def test_symmetric_layout_offers_both_analogies(tmp_path):
     pair = symmetric_pair()
     paths = [write_scene(o, tmp_path / f"{n}.ply", "ply") for n, o in (("t", pair.target), ("r", pair.reference))]
@@ -188,7 +205,7 @@ def test_no_analogy_still_writes_its_outputs(tmp_path, capsys):
     np.save(tmp_path / "p.npy", points[:5])
     with pytest.raises(SystemExit) as info:
         main(["--tgt", str(tmp_path / "t.ply"), "--ref", str(tmp_path / "r.ply"), "--roi_ids", "1", "2", "1",
-              "--out", str(tmp_path / "out"), "--transfer", str(tmp_path / "p.npy")])
+              "--out", str(tmp_path / "out"), "--transfer", str(tmp_path / "p.npy"), "--show_candidates"])
     out = capsys.readouterr()
     assert info.value.code == 1 and "no analogy" in out.out and "nothing" not in out.out
     assert "no map to transfer with" in out.err and out.err.count("\n") == 1

@@ -13,6 +13,12 @@ def positive_int(text: str) -> int:
     return value
 
 
+def add_picture_flags(p) -> None:
+    """Flags of the analogy pictures (`vis.match_pictures.save_analogy_png`): the demo and the own-data command."""
+    p.add_argument("--show_candidates", action="store_true",
+                   help="also draw the coarse candidates' warped RoI boxes (dashed) in the pictures' reference panel")
+
+
 def resolve_point_sample_root(given: str | None, scene_root: str, dataset_default: str | None = None) -> str:
     """`--point_sample_root` when given; else `<scene_root>/point_samples` when that folder exists (the
     synthetic layout); else the dataset's own samples folder (where its sampler writes)."""

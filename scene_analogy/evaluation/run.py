@@ -23,9 +23,12 @@ TABLE_KEYS = ("pcp@0.25", "pcp@0.5", "pcp@0.75", "bi_pcp@0.25", "chamfer_acc@0.1
               "sem_chamfer_acc@0.15", "seconds_per_pair", "num_pairs")
 
 
-def save_pair_pictures(examples, records, results, samples, out_dir: str | os.PathLike, count: int) -> int:
-    """`pair_<i>.png` for the first `count` pairs (all when count < 0); returns how many were drawn."""
-    from scene_analogy.vis.pictures import save_analogy_png
+def save_pair_pictures(examples, records, results, samples, out_dir: str | os.PathLike, count: int,
+                       show_candidates: bool = False) -> int:
+    """`pair_<i>.png` for the first `count` pairs (all when count < 0); returns how many were drawn.
+    The matched reference objects are outlined bold; the coarse candidates drawn only with
+    show_candidates; a record's free points (and their images), when it has them, drawn faintly."""
+    from scene_analogy.vis.match_pictures import save_analogy_png
 
     chosen = list(zip(examples, records, results))
     chosen = chosen if count < 0 else chosen[:count]
@@ -33,7 +36,9 @@ def save_pair_pictures(examples, records, results, samples, out_dir: str | os.Pa
         title = f"{ex.name}: cost {res.best.cost:.3f}" if res.best else f"{ex.name}: no analogy"
         save_analogy_png(match_scene(ex.target, samples), match_scene(ex.reference, samples), ex.roi, rec.roi_points,
                          rec.mapped, Path(out_dir) / f"pair_{i}.png", res.candidate_boxes, title=title,
-                         gt_points=rec.gt_points)
+                         gt_points=rec.gt_points, matched=None if res.best is None else res.best.correspondence[:, 1],
+                         free_points=getattr(rec, "free_points", None), free_mapped=getattr(rec, "free_mapped", None),
+                         show_candidates=show_candidates)
     return len(chosen)
 
 

@@ -7,23 +7,34 @@
   pair, `pair` = keypoint index, and an `edge` element joining each keypoint to its image.
 - `maps.json`: inputs, checkpoint, threshold, timings and the top-k maps (rank, cost, per-object
   costs, coarse cost, mirror, inliers, object correspondences as instance ids, file).
-- `analogy.png`: both scenes from above and in 3D (`vis.save_analogy_png`).
-- `analogy.html`: the interactive viewer (`viewer.py`) over all top-k maps.
+- `analogy.png`: both scenes from above and in 3D (`vis.match_pictures.save_analogy_png`); the
+  coarse candidates only with `show_candidates`.
+- `analogy.html`: the interactive viewer (`vis.html_viewer`) over all top-k maps, with what
+  `--transfer` / `--place` carried (`carried_overlays`): each point list as a polyline in the target
+  and its image in the reference, the placed mesh's box as a wireframe in both.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from scene_analogy.files import atomic
 from scene_analogy.files.ply import write_ply
+from scene_analogy.match.analogy_map import AnalogyMap
+from scene_analogy.user_scenes.formats import UP_ROTATIONS
 from scene_analogy.user_scenes.matching import OwnAnalogy
-from scene_analogy.vis.html_viewer import save_viewer
-from scene_analogy.vis.pictures import class_colour, colour_wheel, save_analogy_png
+from scene_analogy.user_scenes.transfer import Placement, PointList, carried_pose, placement_corners
+from scene_analogy.vis.html_viewer import BOX_EDGES, save_viewer
+from scene_analogy.vis.match_pictures import colour_wheel, save_analogy_png
+from scene_analogy.vis.pictures import class_colour
 
-__all__ = ["write_outputs", "maps_summary"]
+__all__ = ["write_outputs", "maps_summary", "carried_overlays"]
+# Overlay colours, strong against the viewer's pale scene clouds: the point lists in turn, the placed box.
+TRAJECTORY_COLOURS = ((0.85, 0.05, 0.55), (0.1, 0.3, 0.9), (0.95, 0.45, 0.0), (0.0, 0.55, 0.35))
+PLACED_COLOUR = (0.1, 0.1, 0.1)
 
 
 def maps_summary(analogy: OwnAnalogy) -> dict:
@@ -63,8 +74,29 @@ def _scene_view(name: str, scene, match, semantic: bool) -> dict:
     return {"name": f"{name}: {scene.path}", "points": scene.points, "colours": 0.45 * base[obj] + 0.55}
 
 
-def write_outputs(analogy: OwnAnalogy, out_dir) -> list[Path]:
-    """Write every file of the module docstring under out_dir; returns the paths written."""
+def carried_overlays(analogy: OwnAnalogy, use: AnalogyMap, rank: int,
+                     transfers: Sequence[tuple[str, PointList, PointList]] = (),
+                     placement: Placement | None = None) -> list[dict]:
+    """The viewer's overlays (y-up) of what map `use` (files' frames, ranked `rank`) carried:
+    transfers: (name, PointList read, PointList transferred) per `--transfer` file; placement: `--place`."""
+    into_t, into_r = UP_ROTATIONS[analogy.target.up].T, UP_ROTATIONS[analogy.reference.up].T
+    overlays = []
+    for k, (name, before, after) in enumerate(transfers):
+        overlays.append({"label": f"{name} (map #{rank})", "target": np.asarray(before.positions) @ into_t,
+                         "reference": np.asarray(after.positions) @ into_r,
+                         "colour": TRAJECTORY_COLOURS[k % len(TRAJECTORY_COLOURS)]})
+    if placement is not None:
+        rot, position = carried_pose(use, placement, analogy.target.up)
+        overlays.append({"label": f"placed {placement.mesh_path.name} (map #{rank})", "edges": BOX_EDGES,
+                         "target": placement_corners(placement) @ into_t,
+                         "reference": placement_corners(placement, rot, position) @ into_r, "colour": PLACED_COLOUR})
+    return overlays
+
+
+def write_outputs(analogy: OwnAnalogy, out_dir, show_candidates: bool = False,
+                  overlays: list[dict] | None = None) -> list[Path]:
+    """Write every file of the module docstring under out_dir; returns the paths written.
+    show_candidates: draw the coarse candidates in analogy.png; overlays: `carried_overlays`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     result, written = analogy.result, []
@@ -99,11 +131,12 @@ def write_outputs(analogy: OwnAnalogy, out_dir) -> list[Path]:
              (f"cost {result.best.cost:.3f}" if result.best is not None else "no analogy"))
     save_analogy_png(analogy.target_match, analogy.reference_match, analogy.roi, roi_y,
                      None if best_y is None else best_y.apply(roi_y), out / "analogy.png",
-                     result.candidate_boxes, title=title)
+                     result.candidate_boxes, title=title,
+                     matched=None if best_y is None else best_y.correspondence[:, 1], show_candidates=show_candidates)
     written.append(out / "analogy.png")
     scenes = [_scene_view("target", analogy.target, analogy.target_match, analogy.semantic),
               _scene_view("reference", analogy.reference, analogy.reference_match, analogy.semantic)]
     maps = [{"label": _label(analogy, k), "mapped": m.apply(roi_y)} for k, m in enumerate(result.maps)]
-    save_viewer(out / "analogy.html", f"Scene analogy: {title}", scenes, roi_y, colours, maps)
+    save_viewer(out / "analogy.html", f"Scene analogy: {title}", scenes, roi_y, colours, maps, overlays=overlays)
     written.append(out / "analogy.html")
     return written

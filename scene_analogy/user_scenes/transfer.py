@@ -42,7 +42,7 @@ from scene_analogy.match.analogy_map import AnalogyMap
 from scene_analogy.ops.geometry import Z_UP_TO_Y_UP, yaw_matrix
 
 __all__ = ["map_in_frame", "PointList", "read_points", "write_points", "transfer_points", "carry_frames",
-           "Placement", "read_placement", "place_mesh", "UP_INDEX"]
+           "Placement", "read_placement", "carried_pose", "placement_corners", "place_mesh", "UP_INDEX"]
 
 UP_INDEX = {"y": 1, "z": 2}
 _QUAT = ("qx", "qy", "qz", "qw")
@@ -290,11 +290,26 @@ def read_placement(mesh_path, pose_path, up: str) -> Placement:
     return Placement(load_trimesh(mesh_path), Path(mesh_path), pose, rot, position, scale)
 
 
+def carried_pose(m: AnalogyMap, placement: Placement, up: str) -> tuple[np.ndarray, np.ndarray]:
+    """(rotation (3, 3), position (3,)) of the placement carried by m: position F(p), frame by m's Jacobian."""
+    new_position = m.apply(placement.position[None])[0]
+    return carry_frames(m.jacobian(placement.position[None]), placement.rot[None], up)[0], new_position
+
+
+def placement_corners(placement: Placement, rot: np.ndarray | None = None,
+                      position: np.ndarray | None = None) -> np.ndarray:
+    """(8, 3) corners of the mesh's scaled object-frame bounding box, posed by (rot, position)
+    (default: the placement's own pose in the target); corner k has x, y, z high for bits 4, 2, 1."""
+    bits = (np.arange(8)[:, None] >> np.array([2, 1, 0])) & 1
+    local = np.asarray(placement.mesh.bounds, dtype=np.float64)[bits, np.arange(3)] * placement.scale
+    rot = placement.rot if rot is None else rot
+    return local @ np.asarray(rot).T + (placement.position if position is None else position)
+
+
 def place_mesh(m: AnalogyMap, placement: Placement, up: str, out_dir) -> tuple[Path, Path]:
     """Move a placement from the target into the reference: writes `out_dir/placed_<mesh name>`
     (reference coordinates, same format) and `out_dir/placed_pose.json` (same keys as the input)."""
-    new_position = m.apply(placement.position[None])[0]
-    new_rot = carry_frames(m.jacobian(placement.position[None]), placement.rot[None], up)[0]
+    new_rot, new_position = carried_pose(m, placement, up)
     mesh = placement.mesh.copy()
     mesh.vertices = (np.asarray(mesh.vertices) * placement.scale) @ new_rot.T + new_position
     suffix = placement.mesh_path.suffix

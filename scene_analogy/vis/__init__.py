@@ -1,1 +1,1 @@
-"""Pictures: headless PNGs (matplotlib) and the self-contained HTML viewer."""
+"""Pictures: headless PNGs (matplotlib; one analogy: `match_pictures`) and the self-contained HTML viewer."""

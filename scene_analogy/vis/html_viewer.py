@@ -3,7 +3,9 @@
 Both scenes are drawn side by side as point clouds by a small hand-written canvas renderer (inline
 JavaScript, below): drag to orbit, wheel to zoom, double-click to reset, "link views" to turn both
 scenes together. The RoI keypoints in the target and their images in the reference share colours;
-a selector flips between the top-k maps (cost and object correspondences in each entry). The data
+a selector flips between the top-k maps (cost and object correspondences in each entry). Overlays
+are line drawings in either scene: what was carried through the map (a trajectory as a polyline in
+the target and its image in the reference, a placed object's box as a wireframe in both). The data
 are embedded as JSON. Coordinates are y-up metres (the matcher's frame).
 
 Why not a WebGL library: the page must open offline from one file, and a canvas-2D renderer of a
@@ -21,9 +23,12 @@ import numpy as np
 
 from scene_analogy.files import atomic
 
-__all__ = ["viewer_html", "save_viewer", "MAX_SCENE_POINTS"]
+__all__ = ["viewer_html", "save_viewer", "MAX_SCENE_POINTS", "BOX_EDGES"]
 
 MAX_SCENE_POINTS = 20000  # per scene; a seeded random subset beyond that keeps the file small
+# The 12 edges of a box whose 8 corners are numbered by bits: 4 = x high, 2 = y high, 1 = z high.
+BOX_EDGES = np.array([[0, 1], [2, 3], [4, 5], [6, 7], [0, 2], [1, 3], [4, 6], [5, 7], [0, 4], [1, 5], [2, 6], [3, 7]])
+_OVERLAY_KEYS = {"label", "target", "reference", "edges", "colour"}
 
 
 def _flat(array: np.ndarray, decimals: int) -> list:
@@ -41,12 +46,52 @@ def _subset(points: np.ndarray, colours: np.ndarray, limit: int, seed: int):
     return points[keep], colours[keep]
 
 
+def _overlay(k: int, overlay: dict) -> dict:
+    """One overlay checked and flattened for the page (`viewer_html`)."""
+    label = str(overlay.get("label", f"overlay {k + 1}"))
+    unknown = set(overlay) - _OVERLAY_KEYS
+    if unknown:
+        raise ValueError(f"overlay {label!r}: unknown key(s) {sorted(unknown)} (expected {sorted(_OVERLAY_KEYS)})")
+    sides = {}
+    for side in ("target", "reference"):
+        if overlay.get(side) is None:
+            continue
+        points = np.asarray(overlay[side], dtype=np.float64)
+        if points.ndim != 2 or points.shape[1] != 3 or not len(points) or not np.isfinite(points).all():
+            raise ValueError(f"overlay {label!r}: {side} must be finite points of shape (M, 3), M >= 1; "
+                             f"got shape {points.shape}")
+        sides[side] = points
+    if not sides:
+        raise ValueError(f"overlay {label!r} has neither target nor reference points")
+    counts = {len(p) for p in sides.values()}
+    if len(counts) > 1:
+        raise ValueError(f"overlay {label!r}: target and reference must have as many points (an edge joins "
+                         f"the same two in both), got {len(sides['target'])} and {len(sides['reference'])}")
+    m = counts.pop()
+    edges = overlay.get("edges")
+    edges = np.stack([np.arange(m - 1), np.arange(1, m)], 1) if edges is None else np.asarray(edges)
+    if edges.size and (edges.ndim != 2 or edges.shape[1] != 2 or edges.dtype.kind not in "iu"
+                       or edges.min() < 0 or edges.max() >= m):
+        raise ValueError(f"overlay {label!r}: edges must be (E, 2) point indices in [0, {m - 1}], "
+                         f"got shape {edges.shape}")
+    colour = np.asarray(overlay.get("colour", (0.85, 0.1, 0.5)), dtype=np.float64)
+    if colour.shape != (3,):
+        raise ValueError(f"overlay {label!r}: colour must be 3 numbers in [0, 1], got shape {colour.shape}")
+    return {"label": label, "target": _flat(sides.get("target", np.zeros((0, 3))), 4),
+            "reference": _flat(sides.get("reference", np.zeros((0, 3))), 4),
+            "edges": np.asarray(edges, dtype=np.int64).reshape(-1).tolist(), "colour": _rgb(colour)}
+
+
 def viewer_html(title: str, scenes: list[dict], roi_points: np.ndarray, roi_colours: np.ndarray,
-                maps: list[dict], seed: int = 0) -> str:
+                maps: list[dict], seed: int = 0, overlays: list[dict] | None = None) -> str:
     """The page. scenes: [{"name", "points" (P, 3), "colours" (P, 3) in [0, 1]}] (target first);
-    maps: [{"label": str, "mapped": (R, 3) images of roi_points}], best first."""
+    maps: [{"label": str, "mapped": (R, 3) images of roi_points}], best first; overlays: [{"label",
+    "target": (M, 3) and / or "reference": (M, 3), "edges": (E, 2) point indices (default: a polyline
+    through the points in order; `BOX_EDGES` for box corners), "colour": RGB in [0, 1]}], drawn as
+    lines in the scene(s) given; a bad shape is a ValueError naming the overlay."""
     data = {"title": title, "roi": {"points": _flat(roi_points, 4), "colours": _rgb(roi_colours)},
-            "scenes": [], "maps": [{"label": m["label"], "mapped": _flat(m["mapped"], 4)} for m in maps]}
+            "scenes": [], "maps": [{"label": m["label"], "mapped": _flat(m["mapped"], 4)} for m in maps],
+            "overlays": [_overlay(k, o) for k, o in enumerate(overlays or [])]}
     for k, scene in enumerate(scenes):
         pts, cols = _subset(np.asarray(scene["points"]), np.asarray(scene["colours"]), MAX_SCENE_POINTS, seed + k)
         data["scenes"].append({"name": scene["name"], "points": _flat(pts, 3), "colours": _rgb(cols)})
@@ -74,6 +119,7 @@ canvas{display:block;cursor:grab;background:#fff}
 <div id="controls">map: <select id="map"></select>
 <label><input type="checkbox" id="link" checked> link views</label>
 <span class="note">drag: orbit &middot; wheel: zoom &middot; double-click: reset</span></div>
+<div id="overlays" class="note"></div>
 <div class="row" id="panels"></div>
 <p class="note">RoI keypoints in the target and their images in the reference share colours.</p>
 <script type="application/json" id="data">__DATA__</script>
@@ -106,7 +152,7 @@ _SCRIPT = r"""
     panel.appendChild(canvas);
     document.getElementById("panels").appendChild(panel);
     var b = bounds(scene.points);
-    var view = {scene: scene, canvas: canvas, ctx: canvas.getContext("2d"), centre: b.centre, radius: b.radius,
+    var view = {scene: scene, index: index, canvas: canvas, ctx: canvas.getContext("2d"), centre: b.centre, radius: b.radius,
                 yaw: 0.6, pitch: 0.8, zoom: 1.0};
     var drag = null;
     canvas.addEventListener("mousedown", function (e) { drag = [e.clientX, e.clientY]; });
@@ -162,6 +208,25 @@ _SCRIPT = r"""
     }
   }
 
+  function rgb(c, k) { return "rgb(" + c[k] + "," + c[k + 1] + "," + c[k + 2] + ")"; }
+
+  function drawOverlays(view) {
+    var ctx = view.ctx;
+    data.overlays.forEach(function (o) {
+      var pts = view.index === 0 ? o.target : o.reference;
+      if (!pts.length) return;
+      var q = project(view, pts, []);
+      ctx.strokeStyle = ctx.fillStyle = rgb(o.colour, 0);
+      ctx.lineWidth = 2;
+      ctx.beginPath();
+      for (var e = 0; e < o.edges.length; e += 2) {
+        ctx.moveTo(q[o.edges[e]][0], q[o.edges[e]][1]); ctx.lineTo(q[o.edges[e + 1]][0], q[o.edges[e + 1]][1]);
+      }
+      ctx.stroke();
+      for (var i = 0; i < q.length; i++) ctx.fillRect(q[i][0] - 1.5, q[i][1] - 1.5, 3, 3);
+    });
+  }
+
   function draw(view) {
     var ctx = view.ctx;
     ctx.fillStyle = "#fff";
@@ -169,6 +234,7 @@ _SCRIPT = r"""
     paint(ctx, project(view, view.scene.points, []), view.scene.colours, 2, false);
     var key = view === views[0] ? data.roi.points : (data.maps.length ? data.maps[mapIndex].mapped : []);
     paint(ctx, project(view, key, []), data.roi.colours, 5, true);
+    drawOverlays(view);
     if (view !== views[0] && !data.maps.length) {
       ctx.fillStyle = "#a00"; ctx.font = "16px sans-serif"; ctx.fillText("no map", 10, 24);
     }
@@ -178,6 +244,14 @@ _SCRIPT = r"""
     var option = document.createElement("option");
     option.value = String(i); option.textContent = m.label;
     select.appendChild(option);
+  });
+  data.overlays.forEach(function (o) {
+    var item = document.createElement("span"), swatch = document.createElement("span");
+    swatch.style.cssText = "display:inline-block;width:18px;height:3px;vertical-align:middle;margin:0 4px 0 12px;" +
+      "background:" + rgb(o.colour, 0);
+    item.appendChild(swatch);
+    item.appendChild(document.createTextNode(o.label));
+    document.getElementById("overlays").appendChild(item);
   });
   select.addEventListener("change", function () { mapIndex = Number(select.value); views.forEach(draw); });
   views = data.scenes.map(makeView);

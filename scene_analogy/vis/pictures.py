@@ -2,6 +2,7 @@
 
 Objects are drawn by class colour from one fixed palette so the same class looks the same in every
 picture; each footprint has a tick on its front side (canonical +z) so orientation is visible.
+The picture of one analogy (target, reference, RoI and its image) is `match_pictures.py`.
 """
 
 from __future__ import annotations
@@ -109,68 +110,4 @@ def save_training_curve(history: list[dict], path: str | os.PathLike) -> None:
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.legend()
-    save_figure(fig, path)
-
-
-def colour_wheel(points: np.ndarray) -> np.ndarray:
-    """RGB per point from its xz direction (hue) and distance (saturation) about the set's centre, so
-    a point and its image under a map can be given the same colour."""
-    from matplotlib.colors import hsv_to_rgb
-
-    rel = points[:, [0, 2]] - points[:, [0, 2]].mean(0)
-    hue = (np.arctan2(rel[:, 1], rel[:, 0]) / (2 * np.pi)) % 1.0
-    radius = np.linalg.norm(rel, axis=1)
-    sat = 0.35 + 0.65 * radius / max(radius.max(), 1e-9)
-    return hsv_to_rgb(np.stack([hue, sat, np.full_like(hue, 0.95)], 1))
-
-
-def _draw_match_scene(ax, scene, title: str, highlight=None) -> None:
-    """Top-down: keypoints faintly by class colour, box outlines, highlighted objects bold."""
-    objects = scene.instance >= 0
-    colours = [class_colour(c - 1) for c in scene.labels[objects]]
-    ax.scatter(scene.points[objects, 0], scene.points[objects, 2], s=2, c=colours, alpha=0.35, linewidths=0)
-    floor = scene.points[~objects]
-    if len(floor):
-        ax.scatter(floor[:, 0], floor[:, 2], s=8, marker="s", color="black")
-    corners = box_corners_xz(scene.box_sizes, scene.box_centres, scene.box_rots)
-    for k in range(len(scene)):
-        bold = highlight is not None and k in highlight
-        ax.add_patch(Polygon(corners[k], closed=True, fill=False, edgecolor=class_colour(scene.class_ids[k]),
-                             lw=2.0 if bold else 0.8))
-    ax.set_aspect("equal")
-    ax.invert_yaxis()
-    ax.set_title(title, fontsize=10)
-    ax.set_xlabel("x (m)")
-    ax.set_ylabel("z (m)")
-
-
-def save_analogy_png(target, reference, roi: np.ndarray, roi_points: np.ndarray, mapped: np.ndarray | None,
-                     path: str | os.PathLike, candidate_boxes: np.ndarray | None = None, title: str = "",
-                     gt_points: np.ndarray | None = None) -> None:
-    """Target and reference (`MatchScene`s) side by side, top-down and in 3D; RoI points and their
-    images share colours; optional coarse candidates' warped RoI boxes (S, R, 4, 2) drawn dashed."""
-    colours = colour_wheel(roi_points)
-    fig = plt.figure(figsize=(13, 11))
-    ax_t, ax_r = fig.add_subplot(2, 2, 1), fig.add_subplot(2, 2, 2)
-    _draw_match_scene(ax_t, target, "target (RoI in colour)", highlight=set(int(i) for i in roi))
-    _draw_match_scene(ax_r, reference, "reference (image of the RoI)" if mapped is not None else "reference: no analogy")
-    ax_t.scatter(roi_points[:, 0], roi_points[:, 2], s=10, c=colours, edgecolors="black", linewidths=0.2)
-    if candidate_boxes is not None:
-        for quad in candidate_boxes.reshape(-1, 4, 2):
-            closed = np.vstack([quad, quad[:1]])
-            ax_r.plot(closed[:, 0], closed[:, 1], "--", color="0.4", linewidth=0.6)
-    if gt_points is not None:
-        ax_r.scatter(gt_points[:, 0], gt_points[:, 2], s=14, facecolors="none", edgecolors="0.3", linewidths=0.4)
-    if mapped is not None:
-        ax_r.scatter(mapped[:, 0], mapped[:, 2], s=10, c=colours, edgecolors="black", linewidths=0.2)
-    for k, (scene, pts, name) in enumerate(((target, roi_points, "target"), (reference, mapped, "reference"))):
-        ax = fig.add_subplot(2, 2, 3 + k, projection="3d")
-        objects = scene.instance >= 0
-        ax.scatter(scene.points[objects, 0], scene.points[objects, 2], scene.points[objects, 1], s=1,
-                   c=[class_colour(c - 1) for c in scene.labels[objects]], alpha=0.25)
-        if pts is not None:
-            ax.scatter(pts[:, 0], pts[:, 2], pts[:, 1], s=8, c=colours, depthshade=False)
-        ax.set(xlabel="x", ylabel="z", zlabel="y (up)", title=f"{name} (3D)")
-        ax.view_init(elev=35, azim=-60)
-    fig.suptitle(title)
     save_figure(fig, path)
