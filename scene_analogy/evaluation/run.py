@@ -37,7 +37,7 @@ def save_pair_pictures(examples, records, results, samples, out_dir: str | os.Pa
         save_analogy_png(match_scene(ex.target, samples), match_scene(ex.reference, samples), ex.roi, rec.roi_points,
                          rec.mapped, Path(out_dir) / f"pair_{i}.png", res.candidate_boxes, title=title,
                          gt_points=rec.gt_points, matched=None if res.best is None else res.best.correspondence[:, 1],
-                         free_points=getattr(rec, "free_points", None), free_mapped=getattr(rec, "free_mapped", None),
+                         free_points=rec.free_points, free_mapped=rec.free_mapped,
                          show_candidates=show_candidates)
     return len(chosen)
 
