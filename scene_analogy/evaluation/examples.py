@@ -167,13 +167,14 @@ def read_pair_file(path: str | os.PathLike) -> list[PairRow]:
     for number, text in enumerate(lines[1:], start=2):
         if not text.strip():
             continue
-        cells = text.rstrip("\r").split("\t") + [""] * 2
+        cells = text.rstrip("\r").split("\t") + [""] * 3  # a row may end before ref_inst (or tgt_inst)
         try:
             tgt_inst, ref_inst = _indices(cells[2]), _indices(cells[3])
         except ValueError:
             raise DataError(path, f"line {number}: instance lists must be comma-separated integers") from None
         if not cells[0] or not cells[1] or not tgt_inst:
-            raise DataError(path, f"line {number}: needs a tgt folder, a ref folder and at least one tgt_inst")
+            raise DataError(path, f"line {number}: needs a tgt folder, a ref folder and at least one tgt_inst "
+                                  "(tab-separated)")
         if ref_inst and len(ref_inst) != len(tgt_inst):
             raise DataError(path, f"line {number}: {len(tgt_inst)} tgt_inst but {len(ref_inst)} ref_inst")
         rows.append(PairRow(number, cells[0], cells[1], tgt_inst, ref_inst or None))
