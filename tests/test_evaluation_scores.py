@@ -87,6 +87,11 @@ def test_exact_rigid_map_scores_one_everywhere(references, samples):
                              ("sem_chamfer_acc", CHAMFER_T)):
         assert _metric_values(metrics, name, thresholds) == [1.0] * 3, name
     assert metrics["num_pairs"] == len(references)
+    # Open space: a rigid copy's free points have the motion itself as ground truth (box frames move with
+    # it), so the exact map scores 1 there too and never carries a free point into a reference box.
+    assert _metric_values(metrics, "free_pcp", PCP_T) == [1.0] * 3
+    assert metrics["free_collision_rate"] == 0.0 and metrics["right_objects"] == 1.0
+    assert all(len(r.free_points) == 64 * len(ex.roi) for r, ex in zip(records, examples))
     rows = pair_rows(examples, records, results)
     assert all(r["map"] and r["pcp@0.25"] == 1.0 and r["objects_correct"] for r in rows)
 
@@ -107,6 +112,7 @@ def test_ground_truth_oracle_scores_one_on_augmented_pairs(root, samples):
                              ("sem_chamfer_acc", CHAMFER_T)):
         assert _metric_values(metrics, name, thresholds) == [1.0] * 3, name
     assert all(r["objects_correct"] for r in pair_rows(examples, records, results))
+    assert metrics["right_objects"] == 1.0
 
 
 def _turned_examples(references, samples, linear):
