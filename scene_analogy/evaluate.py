@@ -12,8 +12,11 @@ Writes, atomically:
   after each method, so a long run keeps what it has finished);
 - `OUT/results.md`: a table of the main metrics, one row per method, with the command;
 - `OUT/<method>/pair_<i>.png`: the same first --num_pictures pairs for every method,
-  `OUT/<method>/metrics.json` and `OUT/<method>/pairs.json` (per pair: map found, cost, seconds,
-  PCP@0.25, whether every RoI object went to its true reference object).
+  `OUT/<method>/metrics.json`, `OUT/<method>/pairs.json` (per pair: map found, cost, seconds,
+  PCP@0.25, whether every RoI object went to its true reference object) and `OUT/<method>/errors.npz`
+  (every scored RoI and free point's error; `scripts/protocol_report.py` plots them).
+Protocol: `--keypoints` (module `structures.samples`); the pairs' yaw comes from how they were made
+(`--global_yaw` of the generator), recorded in every metrics.json.
 """
 
 from __future__ import annotations

@@ -37,6 +37,10 @@ def test_every_method_on_the_same_pairs(scene_root, tmp_path, capsys):
         pairs = json.loads((out / name / "pairs.json").read_text())
         assert len(pairs) == 2 and all(isinstance(p["objects_correct"], bool) for p in pairs)
         assert np.mean([p["pcp@0.25"] for p in pairs]) == pytest.approx(metrics["pcp@0.25"], abs=0.2)
+        errors = np.load(out / name / "errors.npz", allow_pickle=False)  # the curves' input agrees with the table
+        assert (errors["roi"] < 0.25).mean() == pytest.approx(metrics["pcp@0.25"])
+        assert (errors["free"] < 0.25).mean() == pytest.approx(metrics["free_pcp@0.25"])
+        assert metrics["protocol"] == {"keypoints": "disjoint", "pairs": "augment", "global_yaw": "grid"}
     table = (out / "results.md").read_text()
     assert all(f"| {name} |" in table for name in METHODS) and "pcp@0.25" in table
     assert "results.md" in capsys.readouterr().out

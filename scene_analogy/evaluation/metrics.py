@@ -37,7 +37,8 @@ from scene_analogy.ops.neighbors import chamfer_distance
 
 __all__ = [
     "MAP_ACC_THRES", "BIJECTIVITY_ACC_THRES", "CHAMFER_ACC_THRES", "SYMMETRY_THRESH",
-    "reflection_alignment", "aligned_errors", "reflection_aware_errors", "PairRecord", "score_pair", "summarise",
+    "reflection_alignment", "aligned_errors", "reflection_aware_errors", "PairRecord", "point_errors", "score_pair",
+    "summarise",
     "format_table",
     "write_metrics_json",
 ]
@@ -245,6 +246,20 @@ def _pair_chamfer(record: PairRecord) -> tuple[float, bool]:
     return float(np.mean(chamfers)), bool(classes_agree)
 
 
+def point_errors(record: PairRecord, sym_thresh: float = SYMMETRY_THRESH) -> tuple[np.ndarray, np.ndarray]:
+    """The errors PCP and free-PCP threshold: (M,) over the RoI points and (F,) over the free points of a
+    pair with ground truth, reflection-aware (decided on the RoI points); inf where the method returned
+    no map; both empty for a pair without ground truth."""
+    if record.gt_points is None:
+        return np.zeros(0), np.zeros(0)
+    free = 0 if record.free_points is None else len(record.free_points)
+    if record.mapped is None:
+        return np.full(len(record.roi_points), np.inf), np.full(free, np.inf)
+    alignment = reflection_alignment(record.mapped, record.gt_points, sym_thresh)
+    roi = aligned_errors(record.mapped, record.gt_points, alignment)
+    return roi, (aligned_errors(record.free_mapped, record.free_gt, alignment) if free else np.zeros(0))
+
+
 def score_pair(
     record: PairRecord,
     map_thresholds: Sequence[float] = MAP_ACC_THRES,
@@ -278,10 +293,10 @@ def score_pair(
     if not has_gt:  # analogy unknown: Bi-PCP and Chamfer accuracy need no ground truth
         pcp_hits = np.zeros((len(map_t), 0), bool)
     else:
-        alignment = reflection_alignment(record.mapped, record.gt_points, sym_thresh)
-        pcp_hits = aligned_errors(record.mapped, record.gt_points, alignment)[None] < map_t
+        roi_errors, free_errors = point_errors(record, sym_thresh)
+        pcp_hits = roi_errors[None] < map_t
         if free_count:
-            free_hits = aligned_errors(record.free_mapped, record.free_gt, alignment)[None] < map_t
+            free_hits = free_errors[None] < map_t
             considered = record.free_gt_free
             collisions = (int((record.free_mapped_inside & considered).sum()), int(considered.sum()))
     if record.roundtrip is None:

@@ -4,7 +4,8 @@ demo and `python -m scene_analogy.evaluate`.
 `run_field_match` writes under the log folder `metrics.json` (DESIGN §6 keys), `pairs.json` (per
 pair: name, whether a map was found, its cost, seconds), `maps/<pair>.npz` and `pair_<i>.png`;
 pass r of `eval_reps` draws the RoIs from seed + r. `compare_methods` scores several methods on the
-same examples and writes `results.json`, `results.md` and one folder per method.
+same examples and writes `results.json`, `results.md` and one folder per method (with `errors.npz`:
+every scored point's error, for threshold curves).
 """
 
 from __future__ import annotations
@@ -12,15 +13,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from scene_analogy.evaluation.examples import PairSource, load_examples, pairs_protocol
 from scene_analogy.evaluation.loop import evaluate_examples, evaluate_method, match_scene, pair_rows
-from scene_analogy.evaluation.metrics import format_table, write_metrics_json
+from scene_analogy.evaluation.metrics import format_table, point_errors, write_metrics_json
 from scene_analogy.files import atomic
 
-TABLE_KEYS = ("pcp@0.25", "pcp@0.5", "pcp@0.75", "bi_pcp@0.25", "chamfer_acc@0.15", "chamfer_acc@0.2",
-              "sem_chamfer_acc@0.15", "seconds_per_pair", "num_pairs")
+TABLE_KEYS = ("pcp@0.25", "pcp@0.5", "pcp@0.75", "free_pcp@0.25", "free_collision_rate", "right_objects", "bi_pcp@0.25",
+              "chamfer_acc@0.15", "sem_chamfer_acc@0.15", "seconds_per_pair", "num_pairs")
 
 
 def save_pair_pictures(examples, records, results, samples, out_dir: str | os.PathLike, count: int,
@@ -66,6 +68,13 @@ def run_field_match(src: PairSource, samples, local_field, global_field, cfg, lo
     return {"metrics": metrics, "pictures": drawn, "pairs": len(examples), "maps": sum(r.best is not None for r in results)}
 
 
+def save_point_errors(path: str | os.PathLike, records) -> None:
+    """`errors.npz`: every scored point's error, "roi" and "free" (inf: no map), for threshold curves
+    (`scripts/protocol_report.py`)."""
+    errors = [point_errors(r) for r in records]
+    atomic.save_npz(path, {"roi": np.concatenate([e[0] for e in errors]), "free": np.concatenate([e[1] for e in errors])})
+
+
 def markdown_table(results: dict, command: str) -> str:
     """results.md: one row per method, the TABLE_KEYS columns."""
     lines = ["| method | " + " | ".join(TABLE_KEYS) + " |", "| --- |" + " --- |" * len(TABLE_KEYS)]
@@ -73,7 +82,7 @@ def markdown_table(results: dict, command: str) -> str:
         cells = []
         for key in TABLE_KEYS:
             value = metrics.get(key)
-            cells.append("n/a" if value is None else str(value) if key == "num_pairs"
+            cells.append("n/a" if value is None or value != value else str(value) if key == "num_pairs"
                          else f"{value:.2f} s" if key == "seconds_per_pair" else f"{value:.3f}")
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + f"\n\nCommand: `{command}`\n"
@@ -93,6 +102,7 @@ def compare_methods(examples, samples, methods: dict, out: str | os.PathLike, co
         save_pair_pictures(examples, records, outputs, samples, out / name, num_pictures)
         write_metrics_json(out / name / "metrics.json", metrics)
         atomic.write_json(out / name / "pairs.json", pair_rows(examples, records, outputs))
+        save_point_errors(out / name / "errors.npz", records)
         results[name] = metrics
         write_metrics_json(out / "results.json", results)
         atomic.write_text(out / "results.md", markdown_table(results, command))

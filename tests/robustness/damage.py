@@ -191,7 +191,7 @@ def analogy(tgt, ref=None, *extra) -> list:
 
 def demo(ws: Workspace, checkpoint=None, scene_root=None) -> list:
     return ["--checkpoint", str(checkpoint or ws.checkpoint), "--scene_root", str(scene_root or ws.scenes),
-            "--num_pairs", "3", "--log_dir", "out", "--num_pictures", "0"]
+            "--num_pairs", "3", "--log_dir", "out", "--num_pictures", "0", "--global_yaw", "grid"]  # the workspace's pairs
 
 
 TINY_TRAIN = ["--steps", "2", "--num_workers", "0", "--transformer_num_layers", "1", "--transformer_feedforward", "32",
