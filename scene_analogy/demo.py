@@ -61,7 +61,7 @@ def main(argv=None) -> None:
                                                       keypoints=args.keypoints,
                                                       protocol=pairs_protocol("augment", root))
         save_pair_pictures(examples, records, results, samples, out, args.num_pictures,
-                           show_candidates=args.show_candidates)
+                           show_candidates=args.show_candidates, keypoints=args.keypoints)
         write_metrics_json(out / "metrics.json", metrics)
     print(format_table(metrics))
     print(f"wrote {out / 'metrics.json'}, {min(args.num_pictures, len(examples))} pictures and the maps under {out} "

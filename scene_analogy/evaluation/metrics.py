@@ -357,9 +357,13 @@ def summarise(
 
 
 def format_table(results: Mapping[str, Any]) -> str:
-    """An aligned two-column text table (metric, value); fractions with 4 decimals."""
-    rows = []
+    """An aligned two-column text table (metric, value); fractions with 4 decimals; a dict value (the
+    protocol) as a line of its own below."""
+    rows, notes = [], []
     for key, value in results.items():
+        if isinstance(value, Mapping):
+            notes.append(f"{key}: " + ", ".join(f"{k} {v}" for k, v in value.items()))
+            continue
         if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
             text = str(int(value))
         elif isinstance(value, (float, np.floating)) and math.isnan(value):
@@ -373,7 +377,7 @@ def format_table(results: Mapping[str, Any]) -> str:
     value_width = max([len("value")] + [len(v) for _, v in rows])
     lines = [f"{'metric':<{name_width}}  {'value':>{value_width}}", f"{'-' * name_width}  {'-' * value_width}"]
     lines += [f"{k:<{name_width}}  {v:>{value_width}}" for k, v in rows]
-    return "\n".join(lines)
+    return "\n".join(lines + notes)
 
 
 def _jsonable(value: Any) -> Any:

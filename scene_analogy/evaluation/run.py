@@ -26,17 +26,19 @@ TABLE_KEYS = ("pcp@0.25", "pcp@0.5", "pcp@0.75", "free_pcp@0.25", "free_collisio
 
 
 def save_pair_pictures(examples, records, results, samples, out_dir: str | os.PathLike, count: int,
-                       show_candidates: bool = False) -> int:
+                       show_candidates: bool = False, keypoints: str = "disjoint") -> int:
     """`pair_<i>.png` for the first `count` pairs (all when count < 0); returns how many were drawn.
-    The matched reference objects are outlined bold; the coarse candidates drawn only with
-    show_candidates; a record's free points (and their images), when it has them, drawn faintly."""
+    The reference is drawn at the keypoints the method saw (`keypoints`); the matched reference objects
+    are outlined bold; the coarse candidates drawn only with show_candidates; a record's free points
+    (and their images), when it has them, drawn faintly."""
     from scene_analogy.vis.match_pictures import save_analogy_png
 
     chosen = list(zip(examples, records, results))
     chosen = chosen if count < 0 else chosen[:count]
     for i, (ex, rec, res) in enumerate(chosen):
         title = f"{ex.name}: cost {res.best.cost:.3f}" if res.best else f"{ex.name}: no analogy"
-        save_analogy_png(match_scene(ex.target, samples), match_scene(ex.reference, samples), ex.roi, rec.roi_points,
+        reference = match_scene(ex.reference, samples.with_keypoints(keypoints))
+        save_analogy_png(match_scene(ex.target, samples), reference, ex.roi, rec.roi_points,
                          rec.mapped, Path(out_dir) / f"pair_{i}.png", res.candidate_boxes, title=title,
                          gt_points=rec.gt_points, matched=None if res.best is None else res.best.correspondence[:, 1],
                          free_points=rec.free_points, free_mapped=rec.free_mapped,
@@ -62,7 +64,7 @@ def run_field_match(src: PairSource, samples, local_field, global_field, cfg, lo
                                                   maps_dir=out / "maps", thresholds=thresholds, progress=progress,
                                                   keypoints=keypoints,
                                                   protocol=pairs_protocol(src.pair_type, src.scene_root))
-    drawn = save_pair_pictures(examples, records, results, samples, out, num_pictures)
+    drawn = save_pair_pictures(examples, records, results, samples, out, num_pictures, keypoints=keypoints)
     atomic.write_json(out / "pairs.json", pair_rows(examples, records, results))
     write_metrics_json(out / "metrics.json", metrics)
     return {"metrics": metrics, "pictures": drawn, "pairs": len(examples), "maps": sum(r.best is not None for r in results)}
@@ -99,7 +101,7 @@ def compare_methods(examples, samples, methods: dict, out: str | os.PathLike, co
         torch.manual_seed(seed)
         metrics, records, outputs = evaluate_method(examples, samples, method, desc=name, keypoints=keypoints,
                                                     protocol=protocol)
-        save_pair_pictures(examples, records, outputs, samples, out / name, num_pictures)
+        save_pair_pictures(examples, records, outputs, samples, out / name, num_pictures, keypoints=keypoints)
         write_metrics_json(out / name / "metrics.json", metrics)
         atomic.write_json(out / name / "pairs.json", pair_rows(examples, records, outputs))
         save_point_errors(out / name / "errors.npz", records)
