@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bearing_weight", type=float, default=MatchConfig.bearing_weight,
                    help="our coarse ranking's bearing term (match/coarse.py); 0 for boxes without a front (ARKit)")
+    p.add_argument("--relation_weight", type=float, default=MatchConfig.relation_weight,
+                   help="our coarse ranking's relation term (match/relations.py); 0 for boxes without a front (ARKit)")
     add_keypoints_flag(p)
     p.add_argument("--device", default="cpu")
     return p
@@ -78,7 +80,8 @@ def main(argv=None) -> None:
             print(f"note: only {len(examples)} evaluation pairs under {args.scene_root}_augment")
         # Build every method first: a missing checkpoint fails before hours of matching.
         methods = {name: build_method(name, args.checkpoint, args.no_semantic_checkpoint, args.paper_checkpoint,
-                                      args.device, args.seed, args.bearing_weight) for name in names}
+                                      args.device, args.seed, args.bearing_weight, args.relation_weight)
+                   for name in names}
         results = compare_methods(examples, samples, methods, out, command, args.num_pictures, args.seed,
                                   keypoints=args.keypoints, protocol=pairs_protocol("augment", args.scene_root))
     print(f"\n{markdown_table(results, command)}")

@@ -21,7 +21,6 @@ reference object (`match.local.assign_points`), as in our fine stage.
 
 from __future__ import annotations
 
-import itertools
 import time
 
 import numpy as np
@@ -30,17 +29,11 @@ import torch
 from scene_analogy.baselines.common import fit_similarity, map_from_pairs, single_map_result
 from scene_analogy.match.inputs import MatchScene, pad_objects
 from scene_analogy.match.local import assign_points, box_snap
+from scene_analogy.match.relations import edge_costs, node_cost
 
 __all__ = ["SceneGraphMatcher"]
 
 UNMATCHED = -1
-
-
-def _bearing(scene: MatchScene, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Direction of object b seen from object a in a's box frame (xz angle), for index arrays."""
-    rel = scene.box_centres[b] - scene.box_centres[a]
-    local = np.einsum("...ji,...j->...i", scene.box_rots[a], rel)  # R_a^T rel
-    return np.arctan2(local[..., 2], local[..., 0])
 
 
 class SceneGraphMatcher:
@@ -69,27 +62,15 @@ class SceneGraphMatcher:
         return grid[distinct & matched.any(1)]
 
     def costs(self, target: MatchScene, reference: MatchScene, roi: np.ndarray, grid: np.ndarray):
-        """Cost (K,) of each assignment and its mirror flag (K,) (module docstring)."""
-        matched = grid >= 0
-        safe = np.where(matched, grid, 0)
-        ratio = np.log(np.maximum(reference.box_sizes[safe], 1e-3) / np.maximum(target.box_sizes[roi], 1e-3))
-        node = np.where(matched, np.abs(ratio).mean(-1), 0.0).sum(1) / np.maximum(matched.sum(1), 1)
-        pairs = np.array(list(itertools.permutations(range(len(roi)), 2)), dtype=np.int64).reshape(-1, 2)
-        edge = np.zeros((len(grid), 2))
-        if len(pairs):
-            a, b = pairs[:, 0], pairs[:, 1]
-            both = matched[:, a] & matched[:, b]  # (K, E)
-            d_t = np.linalg.norm((target.box_centres[roi[b]] - target.box_centres[roi[a]])[:, [0, 2]], axis=-1)
-            ref_a, ref_b = safe[:, a], safe[:, b]
-            d_r = np.linalg.norm((reference.box_centres[ref_b] - reference.box_centres[ref_a])[..., [0, 2]], axis=-1)
-            dist_cost = np.abs(d_t - d_r) / np.maximum(np.maximum(d_t, d_r), 0.5)
-            bear_t = _bearing(target, roi[a], roi[b])
-            bear_r = _bearing(reference, ref_a, ref_b)
-            for k, m in enumerate((1.0, -1.0)):
-                angle_cost = 0.25 * (1.0 - np.cos(bear_t - m * bear_r))
-                edge[:, k] = np.where(both, dist_cost + angle_cost, 0.0).sum(1) / np.maximum(both.sum(1), 1)
+        """Cost (K,) of each assignment and its mirror flag (K,) (module docstring; the node and edge
+        costs are `match.relations`, shared with our coarse ranking)."""
+        t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float64)  # noqa: E731
+        rows = torch.as_tensor(grid, dtype=torch.long)
+        node = node_cost(t(target.box_sizes[roi]), t(reference.box_sizes), rows).numpy()
+        edge = edge_costs(t(target.box_centres[roi]), t(target.box_rots[roi]), t(reference.box_centres),
+                          t(reference.box_rots), rows).numpy()
         mirror = edge[:, 1] < edge[:, 0]
-        cost = node + edge.min(1) + self.unmatched_penalty * (~matched).mean(1)
+        cost = node + edge.min(1) + self.unmatched_penalty * (grid < 0).mean(1)
         return cost, mirror
 
     def __call__(self, target: MatchScene, reference: MatchScene, roi) -> object:

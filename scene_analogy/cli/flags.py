@@ -245,6 +245,9 @@ def add_match_flags(p, checkpoint_default: str, point_sample_root_default: str |
     p.add_argument("--bearing_weight", type=float, default=None,
                    help="coarse ranking: cost + this x the objects' bearing mismatch (match/coarse.py); "
                         "default 0.5 where boxes carry the objects' own frames (3D-FRONT), 0 otherwise (ARKit)")
+    p.add_argument("--relation_weight", type=float, default=None,
+                   help="coarse ranking: + this x the matched objects' relation mismatch (match/relations.py); "
+                        "default MatchConfig.relation_weight where boxes carry the objects' own frames, 0 otherwise")
     p.add_argument("--local_valid_thres", type=float, default=None,
                    help="no analogy above this cost; default: the one calibrated for the local field "
                         "(calibration.json beside its checkpoint), else 0.6")
@@ -266,13 +269,16 @@ def add_match_flags(p, checkpoint_default: str, point_sample_root_default: str |
 def match_config_from_args(args, canonical_boxes: bool = True):
     from scene_analogy.match.inputs import MatchConfig
 
-    bearing = args.bearing_weight
+    bearing, relation = args.bearing_weight, args.relation_weight
     if bearing is None:
         bearing = MatchConfig.bearing_weight if canonical_boxes else 0.0
+    if relation is None:  # its bearings read the boxes' fronts, as the bearing term does
+        relation = MatchConfig.relation_weight if canonical_boxes else 0.0
     return MatchConfig(global_num_rot=args.global_num_rot, global_dist_valid_thres=args.global_dist_valid_thres,
                        global_mapping_type=args.global_mapping_type, global_topk=args.global_topk,
                        local_rbf_smoothing=args.local_rbf_smoothing, local_valid_thres=args.local_valid_thres,
-                       local_assign=args.local_assign, bearing_weight=bearing, device=args.device)
+                       local_assign=args.local_assign, bearing_weight=bearing, relation_weight=relation,
+                       device=args.device)
 
 
 def thresholds_from_args(args) -> dict:

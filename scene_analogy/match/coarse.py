@@ -27,6 +27,7 @@ import torch
 from scene_analogy.match.assignment import batched_assignment
 from scene_analogy.match.idw import idw_cost, nearest_candidates
 from scene_analogy.match.inputs import MatchConfig
+from scene_analogy.match.relations import relation_mismatch
 from scene_analogy.ops.geometry import yaw_rotation
 
 __all__ = ["generate_candidates", "greedy_keep", "footprint_iou", "refine_maps",
@@ -294,8 +295,11 @@ def run_coarse(roi_points, f_roi, roi_boxes, roi_classes, ref_points, f_ref, ref
         cost = point_cost.mean(1) if len(point_cost) else point_cost.new_zeros(0)
         match, num_inliers = correspond_objects(linear, offset, roi_boxes[0], roi_classes, ref_boxes[0],
                                                 ref_classes, cfg.inlier_dist)
-        # Keep only the maps with the most inliers (>= 1), ordered by cost + the bearing penalty.
+        # Keep only the maps with the most inliers (>= 1), ordered by cost + the bearing penalty
+        # (+ the relation penalty of the matched objects, `relations.py`).
         key = cost.double() + cfg.bearing_weight * bearing_mismatch(linear, match, roi_boxes[2], ref_boxes[2]).double()
+        if cfg.relation_weight:
+            key = key + cfg.relation_weight * relation_mismatch(match, roi_boxes, ref_boxes).double()
         order = torch.argsort(key)
         best = int(num_inliers.max()) if len(num_inliers) else 0
         order = order[num_inliers[order] == best] if best > 0 else order[:0]

@@ -75,6 +75,7 @@ class MatchConfig:
     max_spline_centres: int = 1024  # larger RoIs: the spline goes through a farthest-point subset
     local_valid_thres: float | None = None  # None: the local field's calibrated threshold (see above)
     bearing_weight: float = 0.5  # coarse ranking: cost + this x `coarse.bearing_mismatch`; 0 for boxes without a front
+    relation_weight: float = 0.0  # coarse ranking: + this x `relations.relation_mismatch` of the map's objects
     local_assign: str = "snap"  # one-to-one assignment onto reference keypoints: "snap" | "optimised" | "none" (local.py)
     assign_max_points: int = 512  # per RoI object; larger objects keep their optimised points
     topk_maps: int = 1
