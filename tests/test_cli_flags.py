@@ -62,6 +62,10 @@ def test_bearing_term_follows_the_dataset_unless_given():
     for canonical in (True, False):
         cfg = flags.match_config_from_args(given, canonical_boxes=canonical)
         assert (cfg.bearing_weight, cfg.local_assign) == (0.2, "none")
+    assert flags.match_config_from_args(plain, canonical_boxes=True).relation_weight == MatchConfig().relation_weight
+    assert flags.match_config_from_args(plain, canonical_boxes=False).relation_weight == 0.0
+    given = _parse(flags.add_match_flags, ["--scene_root", "r", "--relation_weight", "0.3"], "c", None)
+    assert all(flags.match_config_from_args(given, canonical_boxes=c).relation_weight == 0.3 for c in (True, False))
     from arkit import SPEC as ARKIT_SPEC
     from threed_front import SPEC as FRONT_SPEC
     assert FRONT_SPEC.canonical_boxes and not ARKIT_SPEC.canonical_boxes

@@ -176,7 +176,8 @@ def find_analogy(target: OwnScene, reference: OwnScene, roi_ids, checkpoint: str
     classes = [object_classes(s, table) if semantic else None for s in (target, reference)]
     torch.manual_seed(seed)
     tgt, ref = (match_scene(s, c, num_keypoints, seed=seed) for s, c in zip((target, reference), classes))
-    cfg = cfg or MatchConfig(bearing_weight=0.0)  # boxes fitted to the clouds: no front (MatchConfig)
+    # Boxes fitted to the clouds have no front: neither bearing nor relation term (MatchConfig).
+    cfg = cfg or MatchConfig(bearing_weight=0.0, relation_weight=0.0)
     cfg = dataclasses.replace(cfg, topk_maps=topk, fine_candidates=max(cfg.fine_candidates, topk), device=device)
     roi = np.searchsorted(target.object_ids, roi_ids)
     result = match_analogy(tgt, ref, roi, field_module, field_module, cfg)
