@@ -78,10 +78,9 @@ def test_scene_graph_costs_are_the_shared_terms():
 
 
 def test_relation_weight_hook_keeps_the_true_map_first(coarse_inputs):  # noqa: F811
-    """The hook reorders nothing when off and keeps the exact map first when on (its relation cost is 0)."""
-    cfg = MatchConfig(refine_steps=5)
+    """The hook only reorders the same maps, and keeps the exact map first (its relation cost is 0)."""
+    cfg = MatchConfig(refine_steps=5, relation_weight=0.0)
     off = run_coarse(*coarse_inputs, cfg)
     on = run_coarse(*coarse_inputs, dataclasses.replace(cfg, relation_weight=1.0))
     assert on.match[0].tolist() == off.match[0].tolist() == [0, 1, 2]
-    assert len(on.cost) == len(off.cost)
-    assert torch.equal(off.match, run_coarse(*coarse_inputs, dataclasses.replace(cfg, relation_weight=0.0)).match)
+    assert len(on.cost) == len(off.cost) and sorted(on.cost.tolist()) == sorted(off.cost.tolist())

@@ -50,6 +50,9 @@ class MatchConfig:
     reads the box rotations as the objects' own frames (front +z, handedness kept by mirrors), which
     holds for 3D-FRONT and the synthetic data; ARKit boxes and boxes fitted to one's own point clouds
     have no front, so their commands set it to 0.
+    relation_weight = 1.0: the scene graph's node + edge cost of each map's matched objects joins the
+    coarse ranking (`relations.py`); chosen on the calibration pairs (docs/decisions.md, "Matcher:
+    relational term"); like the bearing term it reads box fronts, so own-data boxes set it to 0.
     refine_points = 16: the refinement's cost is a mean over RoI points, and 16 farthest-point
     samples per object estimate it well: on 100 held-out synthetic pairs PCP@0.25 was 0.586 with 16
     and 0.587 with all 50, for 24 % less CPU per pair. The final costs use every point.
@@ -75,7 +78,7 @@ class MatchConfig:
     max_spline_centres: int = 1024  # larger RoIs: the spline goes through a farthest-point subset
     local_valid_thres: float | None = None  # None: the local field's calibrated threshold (see above)
     bearing_weight: float = 0.5  # coarse ranking: cost + this x `coarse.bearing_mismatch`; 0 for boxes without a front
-    relation_weight: float = 0.0  # coarse ranking: + this x `relations.relation_mismatch` of the map's objects
+    relation_weight: float = 1.0  # coarse ranking: + this x `relations.relation_mismatch`; 0 for boxes without a front
     local_assign: str = "snap"  # one-to-one assignment onto reference keypoints: "snap" | "optimised" | "none" (local.py)
     assign_max_points: int = 512  # per RoI object; larger objects keep their optimised points
     topk_maps: int = 1
