@@ -17,10 +17,12 @@ from scene_analogy.files.errors import DataError
 from scene_analogy.structures.keypoints import FLOOR_LABEL, Keypoints
 from scene_analogy.structures.scene import Scene
 
-__all__ = ["MatchScene", "MatchConfig", "pad_objects", "DEFAULT_VALID_THRES", "LOCAL_ASSIGN_MODES"]
+__all__ = ["MatchScene", "MatchConfig", "pad_objects", "DEFAULT_VALID_THRES", "LOCAL_ASSIGN_MODES", "CANDIDATE_YAWS"]
 
 # MatchConfig.local_assign: what the fine stage assigns to reference keypoints (`local.py`, step 3).
 LOCAL_ASSIGN_MODES = ("snap", "optimised", "none")
+# MatchConfig.candidate_yaws: where the coarse candidates' yaws come from (`coarse.generate_candidates`).
+CANDIDATE_YAWS = ("grid", "boxes", "both")
 
 # The no-analogy threshold of a field without its own calibration: measured for the `fast`
 # architecture (`pipeline.py`).
@@ -58,6 +60,7 @@ class MatchConfig:
     """
 
     global_num_rot: int = 4
+    candidate_yaws: str = "grid"  # coarse candidates' yaws: "grid" | "boxes" | "both" (coarse.py)
     mirror: bool = True
     global_dist_valid_thres: float = 1.5
     global_mapping_type: str = "scale_rot"
@@ -86,6 +89,8 @@ class MatchConfig:
     def __post_init__(self):
         if self.local_assign not in LOCAL_ASSIGN_MODES:
             raise ValueError(f"local_assign must be one of {LOCAL_ASSIGN_MODES}, got {self.local_assign!r}")
+        if self.candidate_yaws not in CANDIDATE_YAWS:
+            raise ValueError(f"candidate_yaws must be one of {CANDIDATE_YAWS}, got {self.candidate_yaws!r}")
         if self.global_mapping_type not in ("scale_rot", "affine"):
             raise ValueError(f"global_mapping_type must be 'scale_rot' or 'affine', got {self.global_mapping_type!r}")
         for name in ("global_num_rot", "global_topk", "idw_k", "topk_maps", "fine_candidates", "max_spline_centres"):
