@@ -55,12 +55,15 @@ class MatchConfig:
     refine_points = 16: the refinement's cost is a mean over RoI points, and 16 farthest-point
     samples per object estimate it well: on 100 held-out synthetic pairs PCP@0.25 was 0.586 with 16
     and 0.587 with all 50, for 24 % less CPU per pair. The final costs use every point.
+    candidate_yaws = "boxes": the grid of global_num_rot yaws turned to each object pair's relative box
+    yaw (`coarse.generate_candidates`); chosen over the plain grid, grid + boxes and a grid of 8 on
+    the calibration sets (docs/decisions.md, "Coarse stage: candidate yaws").
     fine = False is the coarse-only ablation (`pipeline._coarse_only`): the refined coarse maps are
     returned as they are, without the fine stage.
     """
 
     global_num_rot: int = 4
-    candidate_yaws: str = "grid"  # coarse candidates' yaws: "grid" | "boxes" | "both" (coarse.py)
+    candidate_yaws: str = "boxes"  # coarse candidates' yaws: "grid" | "boxes" | "both" (coarse.py)
     mirror: bool = True
     global_dist_valid_thres: float = 1.5
     global_mapping_type: str = "scale_rot"
