@@ -29,7 +29,7 @@ from pathlib import Path
 
 from scene_analogy.cli.boundary import user_errors
 from scene_analogy.cli.flags import add_keypoints_flag, resolve_point_sample_root
-from scene_analogy.match.inputs import MatchConfig
+from scene_analogy.match.inputs import CANDIDATE_YAWS, MatchConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="our coarse ranking's bearing term (match/coarse.py); 0 for boxes without a front (ARKit)")
     p.add_argument("--relation_weight", type=float, default=MatchConfig.relation_weight,
                    help="our coarse ranking's relation term (match/relations.py); 0 for boxes without a front (ARKit)")
+    p.add_argument("--candidate_yaws", default=MatchConfig.candidate_yaws, choices=CANDIDATE_YAWS,
+                   help="yaws of our coarse candidates: a grid of --global_num_rot, that grid turned to each "
+                        "object pair's box frames, or both (match/coarse.py)")
+    p.add_argument("--global_num_rot", type=int, default=MatchConfig.global_num_rot,
+                   help="yaws per candidate object pair and mirror (match/coarse.py)")
     add_keypoints_flag(p)
     p.add_argument("--device", default="cpu")
     return p
@@ -80,7 +85,8 @@ def main(argv=None) -> None:
             print(f"note: only {len(examples)} evaluation pairs under {args.scene_root}_augment")
         # Build every method first: a missing checkpoint fails before hours of matching.
         methods = {name: build_method(name, args.checkpoint, args.no_semantic_checkpoint, args.paper_checkpoint,
-                                      args.device, args.seed, args.bearing_weight, args.relation_weight)
+                                      args.device, args.seed, args.bearing_weight, args.relation_weight,
+                                      candidate_yaws=args.candidate_yaws, global_num_rot=args.global_num_rot)
                    for name in names}
         results = compare_methods(examples, samples, methods, out, command, args.num_pictures, args.seed,
                                   keypoints=args.keypoints, protocol=pairs_protocol("augment", args.scene_root))

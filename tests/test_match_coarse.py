@@ -21,7 +21,7 @@ from scene_analogy.match.coarse import (
 )
 from scene_analogy.match.idw import idw_cost, idw_descriptors
 from scene_analogy.match.inputs import MatchConfig, pad_objects
-from scene_analogy.ops.geometry import yaw_rotation
+from scene_analogy.ops.geometry import yaw_matrix, yaw_rotation
 from tests.helpers import random_scene, stub_pool
 
 
@@ -133,3 +133,76 @@ def test_bearing_mismatch_by_hand():
     match = torch.tensor([[0], [0], [0], [0], [-1]])
     got = bearing_mismatch(linear, match, eye[None], eye[None])
     assert torch.allclose(got, torch.tensor([0.0, 0.5, 1.0, 1.0, 0.0]), atol=1e-6)
+
+
+def _box_pair(yaw, mirror, scale, refit, rng):
+    """Two boxes and their images under true_linear(yaw, mirror, scale); refit: the images' frames
+    re-fitted as own-data boxes are (proper yaw rotations, any multiple of 90 degrees off)."""
+    linear = true_linear(yaw, mirror, scale)
+    rots = yaw_matrix(rng.uniform(-np.pi, np.pi, 2))
+    ref_rots = np.einsum("ij,njk->nik", linear / scale, rots)
+    if refit:
+        ref_rots = yaw_matrix(np.arctan2(-ref_rots[:, 2, 0], ref_rots[:, 0, 0]) + rng.integers(0, 4, 2) * np.pi / 2)
+    sizes, centres = rng.uniform(0.5, 2.0, (2, 3)), rng.normal(size=(2, 3))
+    t = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float32)  # noqa: E731
+    classes = torch.tensor([0, 1])
+    return (classes, t(centres), t(sizes), classes, t(centres @ linear.T), t(sizes * [scale, 1, scale]),
+            t(rots), t(ref_rots)), t(linear)
+
+
+@pytest.mark.parametrize("refit", [False, True])
+def test_box_yaws_hold_the_exact_map_for_any_turn(refit):
+    """Off the grid (10, 37, ... degrees), mirrored or not, with oriented frames or frames known only
+    modulo 90 degrees (own data): a candidate of the true pair is the true map; the grid has none."""
+    rng = np.random.default_rng(5)
+    for yaw in np.deg2rad([10.0, 37.0, 90.0, -133.0, 201.5]):
+        for mirror in (False, True):
+            (rc, c, s, fc, fcen, fs, rots, ref_rots), truth = _box_pair(yaw, mirror, 1.2, refit, rng)
+            best = {}
+            for source in ("grid", "boxes", "both"):
+                cands = generate_candidates(rc, c, s, fc, fcen, fs, 4, True, rots, ref_rots, source)
+                same = cands.pair[:, 0] == cands.pair[:, 1]
+                best[source] = float((cands.linear[same] - truth).abs().amax((1, 2)).min())
+                assert len(cands.linear) == 2 * 4 * 2 * (2 if source == "both" else 1)
+            assert best["boxes"] < 1e-4 and best["both"] < 1e-4
+            if abs(math.remainder(yaw, math.pi / 2)) > 0.1:
+                assert best["grid"] > 0.1
+
+
+def test_box_yaws_of_a_grid_turn_are_the_grid():
+    """Frames turned by a multiple of 90 degrees: the box yaws are the grid's (same candidates)."""
+    rng = np.random.default_rng(6)
+    args, _ = _box_pair(np.pi / 2, True, 1.0, False, rng)
+    args = args[:6] + (torch.eye(3).expand(2, 3, 3), args[7] @ args[6].transpose(1, 2))  # roi frames = I
+    grid = generate_candidates(*args[:6], 4, True, *args[6:], "grid")
+    boxes = generate_candidates(*args[:6], 4, True, *args[6:], "boxes")
+    turn = lambda y: torch.remainder(y + 0.01, 2 * math.pi)  # noqa: E731 (round-off around 0 / 2 pi)
+    key = lambda c: sorted(zip(c.pair[:, 0].tolist(), c.pair[:, 1].tolist(), c.mirror.tolist(),  # noqa: E731
+                               torch.round(turn(c.yaw), decimals=3).tolist()))
+    assert key(grid) == key(boxes)
+
+
+def test_box_yaws_find_a_37_degree_copy_without_refinement():
+    """The coarse stage alone, no refinement step: on a 37-degree, mirrored copy the box-frame
+    candidate of the right objects is the true map (cost ~ 0); the best grid candidate is not."""
+    torch.manual_seed(0)
+    field = FieldConfig(num_layers=1, feedforward=32, max_neighbors=16).build().eval()
+    rng = np.random.default_rng(1)
+    target = box_keypoint_scene(random_scene(stub_pool(), 8, rng), 30, rng)
+    yaw = np.deg2rad(37.0)
+    ref = transformed_copy(target, yaw, True, 1.1, [3.0, 0.0, -2.0])
+    roi = np.array([0, 1, 2])
+    index, mask = pad_objects(target, roi)
+    roi_points = torch.as_tensor(target.points[index[mask]])
+    obj = np.nonzero(ref.instance >= 0)[0]
+    with torch.no_grad():
+        f_roi = field.describe(roi_points, target.points, target.labels)
+        f_ref = field.describe(ref.points[obj], ref.points, ref.labels)
+    inputs = (roi_points, f_roi, _boxes(target, roi), torch.as_tensor(target.class_ids[roi]),
+              torch.as_tensor(ref.points[obj]), f_ref, _boxes(ref, slice(None)), torch.as_tensor(ref.class_ids))
+    truth = torch.as_tensor(true_linear(yaw, True, 1.1), dtype=torch.float32)
+    boxes = run_coarse(*inputs, MatchConfig(refine_steps=0, candidate_yaws="boxes"))
+    assert torch.allclose(boxes.linear[0], truth, atol=1e-3) and boxes.match[0].tolist() == [0, 1, 2]
+    assert float(boxes.cost[0]) < 0.02
+    grid = run_coarse(*inputs, MatchConfig(refine_steps=0, candidate_yaws="grid"))
+    assert float((grid.linear[0] - truth).abs().max()) > 0.1 and float(grid.cost[0]) > float(boxes.cost[0])

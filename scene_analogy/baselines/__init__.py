@@ -50,13 +50,14 @@ class NoSemantics:
 
 def build_method(name: str, checkpoint=None, no_semantic_checkpoint=None, paper_checkpoint=None,
                  device: str = "cpu", seed: int = 0, bearing_weight: float = MatchConfig.bearing_weight,
-                 relation_weight: float = MatchConfig.relation_weight):
-    """The evaluation callable of a method name (module docstring). Checkpoints load only here."""
+                 relation_weight: float = MatchConfig.relation_weight, **match_options):
+    """The evaluation callable of a method name (module docstring). Checkpoints load only here.
+    match_options: other `MatchConfig` fields (e.g. candidate_yaws, global_num_rot)."""
     from scene_analogy.field.checkpoint import load_field
     from scene_analogy.files.errors import DataError
     from scene_analogy.match.pipeline import FieldMethod
 
-    cfg = MatchConfig(device=device, bearing_weight=bearing_weight, relation_weight=relation_weight)
+    cfg = MatchConfig(device=device, bearing_weight=bearing_weight, relation_weight=relation_weight, **match_options)
     if name in ("ours", "ours_coarse"):
         field = load_field(checkpoint or PRETRAINED / "synthetic_default", map_location=device)
         return FieldMethod(field, field, cfg if name == "ours" else dataclasses.replace(cfg, fine=False))

@@ -236,6 +236,9 @@ def add_match_flags(p, checkpoint_default: str, point_sample_root_default: str |
     p.add_argument("--eval_reps", type=positive_int, default=1, help="evaluation passes, RoIs drawn with seed + pass")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--global_num_rot", type=positive_int, default=4)
+    p.add_argument("--candidate_yaws", default=None, choices=("grid", "boxes", "both"),
+                   help="yaws of the coarse candidates: the grid of --global_num_rot, that grid turned to each "
+                        "object pair's box frames, or both (match/coarse.py; default: MatchConfig's)")
     p.add_argument("--global_dist_valid_thres", type=float, default=1.5)
     p.add_argument("--global_mapping_type", default="scale_rot", choices=("scale_rot", "affine"))
     p.add_argument("--global_topk", type=positive_int, default=30)
@@ -274,7 +277,8 @@ def match_config_from_args(args, canonical_boxes: bool = True):
         bearing = MatchConfig.bearing_weight if canonical_boxes else 0.0
     if relation is None:  # its bearings read the boxes' fronts, as the bearing term does
         relation = MatchConfig.relation_weight if canonical_boxes else 0.0
-    return MatchConfig(global_num_rot=args.global_num_rot, global_dist_valid_thres=args.global_dist_valid_thres,
+    yaws = {} if args.candidate_yaws is None else {"candidate_yaws": args.candidate_yaws}
+    return MatchConfig(**yaws, global_num_rot=args.global_num_rot, global_dist_valid_thres=args.global_dist_valid_thres,
                        global_mapping_type=args.global_mapping_type, global_topk=args.global_topk,
                        local_rbf_smoothing=args.local_rbf_smoothing, local_valid_thres=args.local_valid_thres,
                        local_assign=args.local_assign, bearing_weight=bearing, relation_weight=relation,

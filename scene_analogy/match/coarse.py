@@ -2,8 +2,11 @@
 object correspondence. Every candidate is a tensor row; loops run only over optimisation steps.
 
 Map convention, used everywhere in the matcher: points are rows, x' = x A^T + b (i.e. A x + b).
-- Candidate (RoI object i, reference object j, yaw k 2pi/n, mirror m):
-  A = R_yaw(k 2pi/n) . M . diag(s, 1, s), M = diag(-1, 1, 1) if mirrored else I,
+- Candidate (RoI object i, reference object j, yaw theta, mirror m):
+  A = R_yaw(theta) . M . diag(s, 1, s), M = diag(-1, 1, 1) if mirrored else I,
+  theta = k 2pi/n (`candidate_yaws` "grid"), or k 2pi/n + theta_ij,m ("boxes"): theta_ij,m turns the
+  box frame of i, mirrored by M, onto that of j (exact for oriented boxes; n = 4 covers a box's
+  90-degree symmetry, so boxes without a front lose nothing), or both sets ("both");
   s = (xz half-diagonal of box j) / (xz half-diagonal of box i);
   b = c_j - A c_i with b_y = 0 (no vertical shift; A keeps y, so heights stay as they are).
 - Refinement parametrises x' = (x - mu) A^T + t about the RoI centroid mu, so a yaw or scale
@@ -30,7 +33,7 @@ from scene_analogy.match.inputs import MatchConfig
 from scene_analogy.match.relations import relation_mismatch
 from scene_analogy.ops.geometry import yaw_rotation
 
-__all__ = ["generate_candidates", "greedy_keep", "footprint_iou", "refine_maps",
+__all__ = ["box_yaw", "generate_candidates", "greedy_keep", "footprint_iou", "refine_maps",
            "correspond_objects", "score_maps", "run_coarse", "CoarseResult"]
 
 _REFRESH = 10
@@ -60,20 +63,41 @@ class Candidates:
         return Candidates(*(getattr(self, f)[index] for f in ("linear", "offset", "yaw", "mirror", "log_scale", "pair")))
 
 
-def generate_candidates(roi_classes, roi_centres, roi_sizes, ref_classes, ref_centres, ref_sizes,
-                        num_rot: int, mirror: bool) -> Candidates:
-    """All same-class (RoI object, reference object) pairs x num_rot yaws x {no mirror, mirror}.
+def box_yaw(rots: torch.Tensor) -> torch.Tensor:
+    """Yaw (N,) of (N, 3, 3) upright box frames modulo 90 degrees: of the box's local x axis, or of
+    its local z axis turned by +90 degrees where that lies flatter (both agree mod 90)."""
+    x, z = rots[..., [0, 2], 0], rots[..., [0, 2], 2]
+    from_x = torch.atan2(-x[..., 1], x[..., 0])
+    from_z = torch.atan2(-z[..., 1], z[..., 0]) + math.pi / 2
+    return torch.where(x.norm(dim=-1) >= z.norm(dim=-1), from_x, from_z)
 
-    Inputs are tensors: classes (Nr,), (Nf,); centres and sizes (Nr, 3), (Nf, 3). Order: pair-major,
-    then yaw, then mirror. C = pairs * num_rot * (2 if mirror else 1).
+
+def generate_candidates(roi_classes, roi_centres, roi_sizes, ref_classes, ref_centres, ref_sizes,
+                        num_rot: int, mirror: bool, roi_rots=None, ref_rots=None, yaws: str = "grid") -> Candidates:
+    """All same-class (RoI object, reference object) pairs x yaws x {no mirror, mirror}.
+
+    Inputs are tensors: classes (Nr,), (Nf,); centres and sizes (Nr, 3), (Nf, 3); rots (Nr, 3, 3),
+    (Nf, 3, 3) (needed for yaws "boxes" / "both", module docstring). Order: pair-major, then yaw
+    (the grid first for "both"), then mirror. C = pairs * num_rot * (2 if "both") * (2 if mirror).
     """
     device = roi_centres.device
     pair = torch.nonzero(roi_classes[:, None] == ref_classes[None, :])  # (Np, 2)
-    yaws = torch.arange(num_rot, device=device, dtype=torch.float32) * (2 * math.pi / num_rot)
+    grid = torch.arange(num_rot, device=device, dtype=torch.float32) * (2 * math.pi / num_rot)
     flips = torch.tensor([False, True] if mirror else [False], device=device)
-    n_pair, n_yaw, n_flip = len(pair), len(yaws), len(flips)
+    n_pair, n_flip = len(pair), len(flips)
+    if yaws == "grid":
+        yaw = grid[None, :, None].expand(n_pair, num_rot, n_flip)
+    else:
+        # R(t) M R_i x = R_j x for the box x axes: t = yaw(R_j) - yaw(M R_i), yaw(M R_i) = -yaw(R_i) + pi.
+        ref_yaw, roi_yaw = box_yaw(ref_rots)[pair[:, 1]], box_yaw(roi_rots)[pair[:, 0]]
+        shift = ref_yaw[:, None] - torch.where(flips[None], math.pi - roi_yaw[:, None], roi_yaw[:, None])  # (Np, F)
+        yaw = grid[None, :, None] + shift[:, None, :]  # (Np, n, F)
+        if yaws == "both":
+            yaw = torch.cat([grid[None, :, None].expand_as(yaw), yaw], 1)
+        yaw = torch.remainder(yaw, 2 * math.pi)
+    n_yaw = yaw.shape[1]
     pair = pair[:, None, None, :].expand(n_pair, n_yaw, n_flip, 2).reshape(-1, 2)
-    yaw = yaws[None, :, None].expand(n_pair, n_yaw, n_flip).reshape(-1)
+    yaw = yaw.reshape(-1)
     flip = flips[None, None, :].expand(n_pair, n_yaw, n_flip).reshape(-1)
     half_diag = lambda sizes: 0.5 * torch.sqrt(sizes[:, 0] ** 2 + sizes[:, 2] ** 2)  # noqa: E731
     s = half_diag(ref_sizes)[pair[:, 1]] / half_diag(roi_sizes)[pair[:, 0]].clamp_min(1e-6)
@@ -280,7 +304,8 @@ def run_coarse(roi_points, f_roi, roi_boxes, roi_classes, ref_points, f_ref, ref
         dots = f_roi @ f_ref.T  # (R, Pf)
         gram = f_ref @ f_ref.T  # (Pf, Pf)
         cands = generate_candidates(roi_classes, roi_boxes[0], roi_boxes[1], ref_classes, ref_boxes[0],
-                                    ref_boxes[1], cfg.global_num_rot, cfg.mirror)
+                                    ref_boxes[1], cfg.global_num_rot, cfg.mirror, roi_boxes[2], ref_boxes[2],
+                                    cfg.candidate_yaws)
         num_candidates = len(cands.linear)
         cost = score_maps(cands.linear, cands.offset, roi_points, ref_points, dots, gram, cfg).mean(1)
         ranked = torch.argsort(torch.where(cost < cfg.global_dist_valid_thres, cost, torch.full_like(cost, float("inf"))))

@@ -17,10 +17,12 @@ from scene_analogy.files.errors import DataError
 from scene_analogy.structures.keypoints import FLOOR_LABEL, Keypoints
 from scene_analogy.structures.scene import Scene
 
-__all__ = ["MatchScene", "MatchConfig", "pad_objects", "DEFAULT_VALID_THRES", "LOCAL_ASSIGN_MODES"]
+__all__ = ["MatchScene", "MatchConfig", "pad_objects", "DEFAULT_VALID_THRES", "LOCAL_ASSIGN_MODES", "CANDIDATE_YAWS"]
 
 # MatchConfig.local_assign: what the fine stage assigns to reference keypoints (`local.py`, step 3).
 LOCAL_ASSIGN_MODES = ("snap", "optimised", "none")
+# MatchConfig.candidate_yaws: where the coarse candidates' yaws come from (`coarse.generate_candidates`).
+CANDIDATE_YAWS = ("grid", "boxes", "both")
 
 # The no-analogy threshold of a field without its own calibration: measured for the `fast`
 # architecture (`pipeline.py`).
@@ -56,11 +58,15 @@ class MatchConfig:
     refine_points = 16: the refinement's cost is a mean over RoI points, and 16 farthest-point
     samples per object estimate it well: on 100 held-out synthetic pairs PCP@0.25 was 0.586 with 16
     and 0.587 with all 50, for 24 % less CPU per pair. The final costs use every point.
+    candidate_yaws = "boxes": the grid of global_num_rot yaws turned to each object pair's relative box
+    yaw (`coarse.generate_candidates`); chosen over the plain grid, grid + boxes and a grid of 8 on
+    the calibration sets (docs/decisions.md, "Coarse stage: candidate yaws").
     fine = False is the coarse-only ablation (`pipeline._coarse_only`): the refined coarse maps are
     returned as they are, without the fine stage.
     """
 
     global_num_rot: int = 4
+    candidate_yaws: str = "boxes"  # coarse candidates' yaws: "grid" | "boxes" | "both" (coarse.py)
     mirror: bool = True
     global_dist_valid_thres: float = 1.5
     global_mapping_type: str = "scale_rot"
@@ -90,6 +96,8 @@ class MatchConfig:
     def __post_init__(self):
         if self.local_assign not in LOCAL_ASSIGN_MODES:
             raise ValueError(f"local_assign must be one of {LOCAL_ASSIGN_MODES}, got {self.local_assign!r}")
+        if self.candidate_yaws not in CANDIDATE_YAWS:
+            raise ValueError(f"candidate_yaws must be one of {CANDIDATE_YAWS}, got {self.candidate_yaws!r}")
         if self.global_mapping_type not in ("scale_rot", "affine"):
             raise ValueError(f"global_mapping_type must be 'scale_rot' or 'affine', got {self.global_mapping_type!r}")
         for name in ("global_num_rot", "global_topk", "idw_k", "topk_maps", "fine_candidates", "max_spline_centres"):
