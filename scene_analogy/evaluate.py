@@ -45,9 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--point_sample_root", default=None, help="default: <scene_root>/point_samples")
     p.add_argument("--checkpoint", default=None,
                    help="field of ours / ours_coarse / oracle_objects (default pretrained/synthetic_default)")
-    p.add_argument("--oracle_global", default="coarse", choices=("coarse", "boxes"),
-                   help="oracle_objects' global map: our coarse stage on the true pairs, or the similarity of the "
-                        "true matched box centres (scene_analogy.baselines.oracle)")
+    p.add_argument("--oracle_global", default="coarse", choices=("coarse", "coarse_inliers", "boxes"),
+                   help="oracle_objects' global map: our coarse stage on the true pairs (coarse_inliers: with our "
+                        "inlier rule), or the similarity of the true matched box centres (baselines/oracle.py)")
     p.add_argument("--no_semantic_checkpoint", default=None, help="field of ours_no_semantic (default pretrained/no_semantic)")
     p.add_argument("--paper_checkpoint", default=None, help="paper-preset field of ours_paper (none is shipped)")
     p.add_argument("--num_pictures", type=int, default=4, help="pairs drawn per method")

@@ -118,14 +118,17 @@ def test_box_fit_recovers_a_moved_copy(scene, mirror):
     reference = transformed_copy(scene, 0.7, mirror, 1.3, [1.0, 0.0, -2.0])
     roi = np.array([0, 2, 3])
     t, r = restrict_to_partners(scene, reference, roi, roi)
-    boxes = lambda s, i: tuple(torch.as_tensor(a[i], dtype=torch.float32) for a in (s.box_centres, s.box_sizes, s.box_rots))  # noqa: E731
+    def boxes(s, i):
+        return tuple(torch.as_tensor(a[i], dtype=torch.float32) for a in (s.box_centres, s.box_sizes, s.box_rots))
+
     feats = torch.nn.functional.normalize(torch.randn(len(scene.points), 8), dim=1)
     pts = torch.as_tensor(scene.points)
     out = box_fit_stage(pts, feats, boxes(t, roi), torch.as_tensor(t.class_ids[roi]), torch.as_tensor(reference.points),
                         feats, boxes(r, slice(None)), torch.as_tensor(r.class_ids), MatchConfig())
     np.testing.assert_allclose(out.linear[0].numpy(), true_linear(0.7, mirror, 1.3), atol=1e-4)
     np.testing.assert_allclose(out.offset[0].numpy(), [1.0, 0.0, -2.0], atol=1e-4)
-    assert out.match.tolist() == [roi.tolist()] and bool(out.mirror[0]) == mirror and out.point_cost.shape == (1, len(pts))
+    assert out.match.tolist() == [roi.tolist()] and bool(out.mirror[0]) == mirror
+    assert out.point_cost.shape == (1, len(pts))
 
 
 def test_untrained_field_differs_from_the_checkpoint_and_repeats_for_a_seed():

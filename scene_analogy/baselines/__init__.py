@@ -34,7 +34,7 @@ __all__ = ["METHODS", "build_method", "untrained_field", "without_classes", "NoS
 METHODS = ("ours", "ours_coarse", "ours_no_semantic", "ours_paper", "ours_untrained", "oracle_objects", "scene_graph",
            "scene_graph_assign", "point_feature", "registration")
 BASELINE_THRES = 2.0  # descriptor distances lie in [0, 2]: "no analogy" never comes from the cost
-UNTRAINED_SEED = 0  # ours_untrained's weights: docs/decisions.md, "Oracle and untrained field"
+UNTRAINED_SEED = 0  # ours_untrained's weights: docs/decisions.md, "Evaluation-only methods"
 
 
 def untrained_field(seed: int = UNTRAINED_SEED, config=None, device: str = "cpu"):

@@ -11,11 +11,12 @@ Restriction: RoI object k and its true partner get class k of their own (every o
 object a class no RoI object has), so our candidates are seeded only from true pairs and the object
 correspondence can only pick the true partner; the field still reads the real labels. Global map:
 - "coarse" (default): our coarse stage on those candidates (yaws x mirrors x true pairs, refinement,
-  ranking), i.e. ours with the right objects; an object pushed past `inlier_dist` stays unmatched;
+  ranking), every object matched to its partner however far the map puts it (no `inlier_dist`);
+  "coarse_inliers" keeps our inlier rule (an object mapped past `inlier_dist` stays unmatched);
 - "boxes": one map, the similarity fitted to the true matched box centres (mirrored when the matched
   box frames differ in handedness), every object matched to its partner.
-Both then run our fine stage. It never answers "no analogy" from the cost (the caller sets a threshold
-no cost reaches): it knows the pair has one. Which global map and why: docs/decisions.md, "Oracle".
+Each then runs our fine stage. It never answers "no analogy" from the cost (the caller sets a threshold
+no cost reaches): it knows the pair has one. Which global map and why: docs/decisions.md, "Evaluation-only methods".
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from scene_analogy.match.pipeline import AnalysisResult, find_analogy
 
 __all__ = ["OracleObjects", "GLOBAL_MAPS", "restrict_to_partners", "box_fit_stage"]
 
-GLOBAL_MAPS = ("coarse", "boxes")
+GLOBAL_MAPS = ("coarse", "coarse_inliers", "boxes")
 _OTHER_TARGET, _OTHER_REFERENCE = -1, -2  # classes no RoI object has
 
 
@@ -56,7 +57,8 @@ def box_fit_stage(roi_points, f_roi, roi_boxes, roi_classes, ref_points, f_ref, 
         partner = torch.where(same.any(1), same.int().argmax(1), torch.full_like(roi_classes, -1))
         ok = partner >= 0
         src, dst = roi_boxes[0][ok], ref_boxes[0][partner[ok]]
-        flipped = torch.sign(torch.linalg.det(roi_boxes[2][ok])) != torch.sign(torch.linalg.det(ref_boxes[2][partner[ok]]))
+        hand = lambda rots: torch.sign(torch.linalg.det(rots))  # noqa: E731
+        flipped = hand(roi_boxes[2][ok]) != hand(ref_boxes[2][partner[ok]])
         votes = int(flipped.sum()) * 2 - len(flipped)
         linear, offset = fit_similarity(src.cpu().numpy(), dst.cpu().numpy(), None if votes == 0 else votes > 0)
         linear = torch.as_tensor(linear, dtype=torch.float32, device=roi_points.device)[None]
@@ -105,6 +107,7 @@ class _WithTruth:
             return AnalysisResult([], None, roi)
         partners = np.array([pairs.get(int(i), -1) for i in roi], np.int64)  # RoI objects, not points
         o = self.oracle
-        stage = run_coarse if o.global_map == "coarse" else box_fit_stage
+        stage = box_fit_stage if o.global_map == "boxes" else run_coarse
+        cfg = o.cfg if o.global_map == "coarse_inliers" else dataclasses.replace(o.cfg, inlier_dist=float("inf"))
         return find_analogy(*restrict_to_partners(target, reference, roi, partners), roi, o.local_field,
-                            o.global_field, o.cfg, coarse_stage=stage)
+                            o.global_field, cfg, coarse_stage=stage)
