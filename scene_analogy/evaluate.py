@@ -38,11 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m scene_analogy.evaluate", description=__doc__.splitlines()[0])
     p.add_argument("--scene_root", required=True, help="scene root; its evaluation pairs are in <root>_augment")
     p.add_argument("--methods", default="ours,scene_graph,point_feature,registration",
-                   help=f"comma-separated, from: {', '.join(METHODS)}")
+                   help=f"comma-separated, from: {', '.join(METHODS)} (oracle_objects is evaluation-only: "
+                        "it is handed the true object correspondence; ours_untrained: random weights)")
     p.add_argument("--num_pairs", type=int, default=200, help="first N evaluation pairs")
     p.add_argument("--out", default="./log/evaluate", help="results.json, results.md and pictures go here")
     p.add_argument("--point_sample_root", default=None, help="default: <scene_root>/point_samples")
-    p.add_argument("--checkpoint", default=None, help="field of ours / ours_coarse (default pretrained/synthetic_default)")
+    p.add_argument("--checkpoint", default=None,
+                   help="field of ours / ours_coarse / oracle_objects (default pretrained/synthetic_default)")
+    p.add_argument("--oracle_global", default="coarse", choices=("coarse", "coarse_inliers", "boxes"),
+                   help="oracle_objects' global map: our coarse stage on the true pairs (coarse_inliers: with our "
+                        "inlier rule), or the similarity of the true matched box centres (baselines/oracle.py)")
     p.add_argument("--no_semantic_checkpoint", default=None, help="field of ours_no_semantic (default pretrained/no_semantic)")
     p.add_argument("--paper_checkpoint", default=None, help="paper-preset field of ours_paper (none is shipped)")
     p.add_argument("--num_pictures", type=int, default=4, help="pairs drawn per method")
@@ -86,7 +91,8 @@ def main(argv=None) -> None:
         # Build every method first: a missing checkpoint fails before hours of matching.
         methods = {name: build_method(name, args.checkpoint, args.no_semantic_checkpoint, args.paper_checkpoint,
                                       args.device, args.seed, args.bearing_weight, args.relation_weight,
-                                      candidate_yaws=args.candidate_yaws, global_num_rot=args.global_num_rot)
+                                      args.oracle_global, candidate_yaws=args.candidate_yaws,
+                                      global_num_rot=args.global_num_rot)
                    for name in names}
         results = compare_methods(examples, samples, methods, out, command, args.num_pictures, args.seed,
                                   keypoints=args.keypoints, protocol=pairs_protocol("augment", args.scene_root))

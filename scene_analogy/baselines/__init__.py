@@ -7,6 +7,10 @@ Methods (`build_method(name, ...)`):
 - `ours_no_semantic`: `pretrained/no_semantic` with every class erased from both scenes (one class,
   so candidates pair any objects): what the method does without semantics.
 - `ours_paper`: the `paper` preset field; needs a checkpoint (none is shipped).
+- `ours_untrained`: the shipped field's architecture (`synthetic_default` config) with random weights
+  (`untrained_field`, seed UNTRAINED_SEED), never rejecting: what training adds.
+- `oracle_objects` (evaluation-only, `oracle.py`): ours handed the true object correspondence through
+  `needs_truth` / `with_truth`; how far our point placement goes with the right objects.
 - `scene_graph_assign`: the scene graph with our fine stage's point assignment (same placement as ours).
 - `scene_graph`, `point_feature` (FPFH in place of the learned field, same matcher),
   `registration` (RANSAC on FPFH + CPD): `scene_graph.py`, `fpfh.py`, `registration.py`.
@@ -25,11 +29,28 @@ import numpy as np
 from scene_analogy.field.checkpoint import PRETRAINED
 from scene_analogy.match.inputs import MatchConfig, MatchScene
 
-__all__ = ["METHODS", "build_method", "without_classes", "NoSemantics"]
+__all__ = ["METHODS", "build_method", "untrained_field", "without_classes", "NoSemantics"]
 
-METHODS = ("ours", "ours_coarse", "ours_no_semantic", "ours_paper", "scene_graph", "scene_graph_assign", "point_feature",
-           "registration")
+METHODS = ("ours", "ours_coarse", "ours_no_semantic", "ours_paper", "ours_untrained", "oracle_objects", "scene_graph",
+           "scene_graph_assign", "point_feature", "registration")
 BASELINE_THRES = 2.0  # descriptor distances lie in [0, 2]: "no analogy" never comes from the cost
+UNTRAINED_SEED = 0  # ours_untrained's weights: docs/decisions.md, "Evaluation-only methods"
+
+
+def untrained_field(seed: int = UNTRAINED_SEED, config=None, device: str = "cpu"):
+    """The field of `config` (a folder or config.json; default the shipped `synthetic_default`) with the
+    random initial weights of torch.manual_seed(seed), in eval mode, without a calibrated threshold. The
+    global RNG is left as it was."""
+    import torch
+
+    from scene_analogy.field.checkpoint import load_config
+
+    cfg = load_config(config or PRETRAINED / "synthetic_default")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        field = cfg.build()
+    field.valid_threshold = None
+    return field.to(device).eval()
 
 
 def without_classes(scene: MatchScene) -> MatchScene:
@@ -50,9 +71,11 @@ class NoSemantics:
 
 def build_method(name: str, checkpoint=None, no_semantic_checkpoint=None, paper_checkpoint=None,
                  device: str = "cpu", seed: int = 0, bearing_weight: float = MatchConfig.bearing_weight,
-                 relation_weight: float = MatchConfig.relation_weight, **match_options):
+                 relation_weight: float = MatchConfig.relation_weight, oracle_global: str = "coarse",
+                 **match_options):
     """The evaluation callable of a method name (module docstring). Checkpoints load only here.
-    match_options: other `MatchConfig` fields (e.g. candidate_yaws, global_num_rot)."""
+    `oracle_global`: the global map of oracle_objects (`oracle.GLOBAL_MAPS`); match_options: other
+    `MatchConfig` fields (e.g. candidate_yaws, global_num_rot)."""
     from scene_analogy.field.checkpoint import load_field
     from scene_analogy.files.errors import DataError
     from scene_analogy.match.pipeline import FieldMethod
@@ -61,6 +84,14 @@ def build_method(name: str, checkpoint=None, no_semantic_checkpoint=None, paper_
     if name in ("ours", "ours_coarse"):
         field = load_field(checkpoint or PRETRAINED / "synthetic_default", map_location=device)
         return FieldMethod(field, field, cfg if name == "ours" else dataclasses.replace(cfg, fine=False))
+    if name == "ours_untrained":  # an untrained field's cost scale is unknown: no rejection from it
+        field = untrained_field(device=device)
+        return FieldMethod(field, field, dataclasses.replace(cfg, local_valid_thres=BASELINE_THRES))
+    if name == "oracle_objects":
+        from scene_analogy.baselines.oracle import OracleObjects
+
+        field = load_field(checkpoint or PRETRAINED / "synthetic_default", map_location=device)
+        return OracleObjects(field, field, dataclasses.replace(cfg, local_valid_thres=BASELINE_THRES), oracle_global)
     if name == "ours_no_semantic":
         field = load_field(no_semantic_checkpoint or PRETRAINED / "no_semantic", map_location=device)
         return NoSemantics(FieldMethod(field, field, cfg))

@@ -12,6 +12,9 @@ points (they are what is scored) and every reference object at N other points of
 (`structures.samples`); "shared" hands it the ground truth's own points (the paper's protocol). Free
 points around the RoI (`free_space`, seeded by the pair's name) score the map in open space.
 
+Ground truth never reaches a method, with one explicit exception (`method_for`): an evaluation-only
+method that declares `needs_truth = True` (`baselines.oracle`) is run as `method.with_truth(example)`.
+
 `seconds_per_pair` counts the forward map only (coarse + fine); the backward run that Bi-PCP needs
 is not timed.
 """
@@ -65,6 +68,12 @@ def objects_right(example: EvalExample, amap) -> bool:
     return all(found.get(int(i)) == int(j) for i, j in zip(example.roi, example.gt_objects))
 
 
+def method_for(method, example: EvalExample):
+    """What runs on `example`: `method` itself, or, only for a method declaring `needs_truth = True`
+    (evaluation-only oracles), `method.with_truth(example)`. The one path by which truth reaches a method."""
+    return method.with_truth(example) if getattr(method, "needs_truth", False) is True else method
+
+
 def evaluate_examples(examples: list[EvalExample], samples: PointSamples, local_field, global_field,
                       cfg: MatchConfig, maps_dir: str | os.PathLike | None = None, bidirectional: bool = True,
                       progress: bool = True, thresholds: dict | None = None, keypoints: str = "disjoint",
@@ -81,7 +90,8 @@ def evaluate_method(examples: list[EvalExample], samples: PointSamples, method, 
                     protocol: dict | None = None) -> tuple[dict, list[PairRecord], list]:
     """Run `method` (see `FieldMethod`) on every example; returns (metrics dict, per-pair records,
     results). Ground truth and scoring do not depend on the method: they use `samples`; the method
-    sees the reference at `keypoints` ("disjoint" or "shared", module docstring).
+    sees the reference at `keypoints` ("disjoint" or "shared", module docstring) and never the ground
+    truth, unless it declares `needs_truth = True` (`method_for`).
 
     `thresholds`: keyword arguments of `metrics.summarise` (map / bijectivity / chamfer thresholds).
     The metrics hold `"protocol": {"keypoints": ..., **protocol}` (e.g. the pairs' `global_yaw`).
@@ -93,14 +103,15 @@ def evaluate_method(examples: list[EvalExample], samples: PointSamples, method, 
     for ex in tqdm(examples, desc=desc, disable=not progress):
         target, reference = match_scene(ex.target, samples), match_scene(ex.reference, reference_samples)
         roi_points, owner, gt = ground_truth(ex, samples)
+        run = method_for(method, ex)
         start = time.perf_counter()
-        result = method(target, reference, ex.roi)
+        result = run(target, reference, ex.roi)
         seconds = time.perf_counter() - start
         mapped = roundtrip = None
         if result.best is not None:
             mapped = result.best.apply(roi_points)
             if bidirectional:
-                back = inverse_with(method, result, target, reference)
+                back = inverse_with(run, result, target, reference)
                 roundtrip = None if back.best is None else back.best.apply(mapped)
             if maps_dir is not None:
                 result.best.save(Path(maps_dir) / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', ex.name)}.npz")

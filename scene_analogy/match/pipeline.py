@@ -84,8 +84,10 @@ def refine_subset(roi_points: torch.Tensor, roi_mask: torch.Tensor, per_object: 
 
 
 def find_analogy(target: MatchScene, reference: MatchScene, roi, local_field, global_field,
-                 cfg: MatchConfig = MatchConfig()) -> AnalysisResult:
-    """Map the RoI objects `roi` (target object indices) into `reference` (module docstring)."""
+                 cfg: MatchConfig = MatchConfig(), coarse_stage=run_coarse) -> AnalysisResult:
+    """Map the RoI objects `roi` (target object indices) into `reference` (module docstring).
+    `coarse_stage`: a callable with `run_coarse`'s signature and result; only the evaluation-only
+    oracle (`baselines.oracle`) passes another one."""
     start = time.perf_counter()
     device = torch.device(cfg.device)
     roi = np.asarray(roi, dtype=np.int64).reshape(-1)
@@ -109,9 +111,9 @@ def find_analogy(target: MatchScene, reference: MatchScene, roi, local_field, gl
     ref_classes = torch.as_tensor(reference.class_ids, device=device)
     roi_box = _boxes(target, roi, device)
     ref_box = _boxes(reference, slice(None), device)
-    coarse = run_coarse(torch.as_tensor(roi_flat, device=device), f_roi, roi_box, roi_classes,
-                        torch.as_tensor(reference.points[ref_obj], device=device), f_ref, ref_box, ref_classes, cfg,
-                        refine_subset(roi_points, roi_mask, cfg.refine_points))
+    coarse = coarse_stage(torch.as_tensor(roi_flat, device=device), f_roi, roi_box, roi_classes,
+                          torch.as_tensor(reference.points[ref_obj], device=device), f_ref, ref_box, ref_classes, cfg,
+                          refine_subset(roi_points, roi_mask, cfg.refine_points))
     result.candidate_boxes, result.refined_boxes = coarse.boxes, coarse.refined_boxes
     result.num_candidates = coarse.num_candidates
     coarse_done = time.perf_counter()
