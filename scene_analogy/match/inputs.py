@@ -17,10 +17,13 @@ from scene_analogy.files.errors import DataError
 from scene_analogy.structures.keypoints import FLOOR_LABEL, Keypoints
 from scene_analogy.structures.scene import Scene
 
-__all__ = ["MatchScene", "MatchConfig", "pad_objects", "DEFAULT_VALID_THRES", "LOCAL_ASSIGN_MODES"]
+__all__ = ["MatchScene", "MatchConfig", "pad_objects", "DEFAULT_VALID_THRES", "LOCAL_ASSIGN_MODES",
+           "LOCAL_DISPLACEMENTS"]
 
 # MatchConfig.local_assign: what the fine stage assigns to reference keypoints (`local.py`, step 3).
 LOCAL_ASSIGN_MODES = ("snap", "optimised", "none")
+# MatchConfig.local_displacement: the form of d(x) (`local.py`, step 4).
+LOCAL_DISPLACEMENTS = ("parts", "spline")
 
 # The no-analogy threshold of a field without its own calibration: measured for the `fast`
 # architecture (`pipeline.py`).
@@ -77,6 +80,9 @@ class MatchConfig:
     bearing_weight: float = 0.5  # coarse ranking: cost + this x `coarse.bearing_mismatch`; 0 for boxes without a front
     local_assign: str = "snap"  # one-to-one assignment onto reference keypoints: "snap" | "optimised" | "none" (local.py)
     assign_max_points: int = 512  # per RoI object; larger objects keep their optimised points
+    local_displacement: str = "parts"  # d(x): "parts" (object box maps blended by distance + bumps, blend.py) | "spline"
+    part_blend: tuple = (0.1, 0.5, 1.5)  # metres: (sharpness, inner, outer) of the object parts' weights (blend.py)
+    bump_width: float = 0.1  # metres: Gaussian bumps carrying the RoI points onto their final points; 0: none
     topk_maps: int = 1
     fine_candidates: int = 1  # best coarse maps (most inliers, then cost) through the fine stage (>= topk_maps)
     duplicate_dist: float = 0.1  # maps whose mapped RoI points differ by less (mean, metres) are duplicates
@@ -86,6 +92,12 @@ class MatchConfig:
     def __post_init__(self):
         if self.local_assign not in LOCAL_ASSIGN_MODES:
             raise ValueError(f"local_assign must be one of {LOCAL_ASSIGN_MODES}, got {self.local_assign!r}")
+        if self.local_displacement not in LOCAL_DISPLACEMENTS:
+            raise ValueError(f"local_displacement must be one of {LOCAL_DISPLACEMENTS}, got {self.local_displacement!r}")
+        sharpness, inner, outer = self.part_blend
+        if not (sharpness > 0 and 0 <= inner < outer) or self.bump_width < 0:
+            raise ValueError(f"part_blend must be (sharpness > 0, 0 <= inner < outer) and bump_width >= 0, "
+                             f"got {self.part_blend}, {self.bump_width}")
         if self.global_mapping_type not in ("scale_rot", "affine"):
             raise ValueError(f"global_mapping_type must be 'scale_rot' or 'affine', got {self.global_mapping_type!r}")
         for name in ("global_num_rot", "global_topk", "idw_k", "topk_maps", "fine_candidates", "max_spline_centres"):
