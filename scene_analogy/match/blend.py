@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["box_distance", "part_weights", "parts_displacement", "bumps", "fit_bumps", "BUMP_SMOOTHING"]
-
-BUMP_SMOOTHING = 1e-2  # ridge on the bump kernel's diagonal (1): near-duplicate RoI points stay solvable
+__all__ = ["box_distance", "part_weights", "parts_displacement", "bumps", "fit_bumps"]
 
 
 def box_distance(points, centres, sizes, rots) -> torch.Tensor:
@@ -58,12 +56,13 @@ def bumps(points, centres, weights, width: float) -> torch.Tensor:
     return (torch.exp(-sq / (2 * width ** 2))[..., None] * weights[..., None, :, :]).sum(-2)
 
 
-def fit_bumps(centres, values, width: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weights (B, K, 3) with r(c_k) ~ values (B, K, 3) at centres (B, K, 3) (ridge BUMP_SMOOTHING),
-    and valid (B,): False where the Cholesky factorisation failed (weights NaN then)."""
+def fit_bumps(centres, values, width: float, smoothing: float = 1e-2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weights (B, K, 3) with r(c_k) ~ values (B, K, 3) at centres (B, K, 3): ridge `smoothing` on
+    the kernel's diagonal (1; > 0 keeps near-duplicate points solvable, larger smooths the values);
+    valid (B,): False where the Cholesky factorisation failed (weights NaN then)."""
     sq = (centres[:, :, None] - centres[:, None]).square().sum(-1)
     kernel = torch.exp(-sq / (2 * width ** 2))
-    kernel.diagonal(dim1=1, dim2=2).add_(BUMP_SMOOTHING)
+    kernel.diagonal(dim1=1, dim2=2).add_(smoothing)
     factor, info = torch.linalg.cholesky_ex(kernel)
     weights = torch.cholesky_solve(values, factor)
     valid = (info == 0) & torch.isfinite(weights).flatten(1).all(1)

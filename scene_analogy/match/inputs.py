@@ -34,9 +34,10 @@ DEFAULT_VALID_THRES = 0.6
 class MatchConfig:
     """Matcher settings (DESIGN §5). Distances are metres, costs are descriptor distances in [0, 2].
 
-    local_lr = 1e-3 (measured): Adam moves a coordinate by at most ~lr per step, so 100 steps bound
-    the drift of a point to ~0.1 m per axis. The box snap already lands within centimetres when the
-    coarse map is right, so the field only has to polish. On a 1.2x-rescaled, rotated, mirrored
+    local_lr = 1e-3 (measured; with local_assign "optimised" / "none" only, "snap" optimises nothing):
+    Adam moves a coordinate by at most ~lr per step, so 100 steps bound the drift of a point to
+    ~0.1 m per axis. The box snap already lands within centimetres when the coarse map is right, so
+    the field only has to polish. On a 1.2x-rescaled, rotated, mirrored
     copy of a scene (untrained field: descriptors no longer agree exactly) PCP@0.10 of the final
     map was 0.98 / 0.94 / 0.89 for local_lr 1e-3 / 2e-3 / 5e-3: larger steps let the points wander
     onto neighbouring keypoints with similar descriptors.
@@ -56,6 +57,9 @@ class MatchConfig:
     refine_points = 16: the refinement's cost is a mean over RoI points, and 16 farthest-point
     samples per object estimate it well: on 100 held-out synthetic pairs PCP@0.25 was 0.586 with 16
     and 0.587 with all 50, for 24 % less CPU per pair. The final costs use every point.
+    local_displacement = "parts", part_blend = (0.1, 0.5, 1.5), bump_width = 0.1: the space within
+    0.5 m of the RoI boxes follows the objects' box maps, beyond 1.5 m the global map; chosen on the
+    calibration sets (docs/decisions.md, "Fine stage: open space follows the objects").
     fine = False is the coarse-only ablation (`pipeline._coarse_only`): the refined coarse maps are
     returned as they are, without the fine stage.
     """
@@ -83,6 +87,7 @@ class MatchConfig:
     local_displacement: str = "parts"  # d(x): "parts" (object box maps blended by distance + bumps, blend.py) | "spline"
     part_blend: tuple = (0.1, 0.5, 1.5)  # metres: (sharpness, inner, outer) of the object parts' weights (blend.py)
     bump_width: float = 0.1  # metres: Gaussian bumps carrying the RoI points onto their final points; 0: none
+    bump_smoothing: float = 1e-2  # ridge of the bumps' fit (kernel diagonal 1): larger = smoother, less exact
     topk_maps: int = 1
     fine_candidates: int = 1  # best coarse maps (most inliers, then cost) through the fine stage (>= topk_maps)
     duplicate_dist: float = 0.1  # maps whose mapped RoI points differ by less (mean, metres) are duplicates
@@ -95,9 +100,9 @@ class MatchConfig:
         if self.local_displacement not in LOCAL_DISPLACEMENTS:
             raise ValueError(f"local_displacement must be one of {LOCAL_DISPLACEMENTS}, got {self.local_displacement!r}")
         sharpness, inner, outer = self.part_blend
-        if not (sharpness > 0 and 0 <= inner < outer) or self.bump_width < 0:
-            raise ValueError(f"part_blend must be (sharpness > 0, 0 <= inner < outer) and bump_width >= 0, "
-                             f"got {self.part_blend}, {self.bump_width}")
+        if not (sharpness > 0 and 0 <= inner < outer) or self.bump_width < 0 or not self.bump_smoothing > 0:
+            raise ValueError(f"part_blend must be (sharpness > 0, 0 <= inner < outer), bump_width >= 0 and "
+                             f"bump_smoothing > 0, got {self.part_blend}, {self.bump_width}, {self.bump_smoothing}")
         if self.global_mapping_type not in ("scale_rot", "affine"):
             raise ValueError(f"global_mapping_type must be 'scale_rot' or 'affine', got {self.global_mapping_type!r}")
         for name in ("global_num_rot", "global_topk", "idw_k", "topk_maps", "fine_candidates", "max_spline_centres"):

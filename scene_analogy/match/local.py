@@ -1,5 +1,5 @@
-"""Fine stage of the matcher (DESIGN §5.4): box snap, one-to-one assignment (or free-point optimisation
-against each matched reference object's own field) and the displacement d(x). Batched over all
+"""Fine stage of the matcher (DESIGN §5.4): box snap, optimisation against each matched reference
+object's own field (the cost), one-to-one assignment, and the displacement d(x). Batched over all
 candidate maps x RoI objects ("slots") at once; loops run only over optimisation steps.
 
 For a slot (map c, RoI object i matched to reference object j):
@@ -8,13 +8,15 @@ For a slot (map c, RoI object i matched to reference object j):
    T_i(p) = L_i p + t_i. Q is one of the 8 symmetries of the unit cube that keep +y (yaw k 90 degrees,
    optionally an x-mirror) with det(R_j Q) of the sign of det(A R_i) (the map's mirror is kept) and
    R_j Q closest (Frobenius) to A R_i with its columns normalised. Box sizes are clamped at 1 mm.
-2. Final points (`local_assign`, default "snap"): the snapped points move onto distinct keypoints of
-   the reference object, the one-to-one assignment of least total squared distance (`assign_points`);
-   no optimisation runs. "optimised" / "none": Adam (local_lr, local_steps) first moves the snapped
-   points to minimise the mean of ||f_tgt(p) - f_j(x)|| (f_j the IDW field over object j's keypoints,
-   `idw.py`), then assigns them / keeps them (DESIGN §5.4 as written).
-3. Cost of a slot = that mean descriptor distance at its final points; an unmatched RoI object keeps
-   its coarse (global-field) cost under the global map.
+2. Optimisation, which gives the cost: Adam (local_lr, local_steps) moves the snapped points to
+   minimise the mean of ||f_tgt(p) - f_j(x)|| (f_j the IDW field over object j's keypoints, `idw.py`).
+   Cost of a slot = that mean at the optimum (an unmatched RoI object keeps its coarse, global-field
+   cost under the global map): the field distance of the matched object near the snap, on the scale
+   the no-analogy threshold is calibrated for. With "snap" its points are not part of the map.
+3. Final points (`local_assign`, default "snap"): the snapped ("snap") or optimised ("optimised")
+   points moved onto distinct keypoints of the reference object, the one-to-one assignment of least
+   total squared distance (`assign_points`); "none" keeps the optimised points (DESIGN §5.4 as
+   written). Skipped when nothing reads them ("parts" without bumps: the final points are the snap).
 4. Displacement (`local_displacement`), so that F(p) ~ final point at every RoI point p (unmatched
    objects: the global map): "parts" (default) = the box maps T_i blended by distance to the RoI boxes
    plus Gaussian bumps to the final points (`blend.py`), the global map far away; "spline" = a
@@ -152,12 +154,6 @@ class FineResult:
         return {**out, "bump_width": self.bump_width} if "bump_weights" in out else out
 
 
-def _point_costs(points, ref_points, ref_lengths, dots, gram, gram_batch, cfg: MatchConfig) -> torch.Tensor:
-    with torch.no_grad():
-        return idw_cost(points, ref_points, dots, gram, cfg.idw_k, cfg.idw_eps, points_lengths=ref_lengths,
-                        gram_batch=gram_batch)
-
-
 def run_fine(linear, offset, match, coarse_point_cost, roi_points, roi_mask, f_roi, roi_box,
              ref_points, ref_lengths, f_ref, ref_box, ref_slot, cfg: MatchConfig) -> FineResult:
     """The fine stage for C maps.
@@ -181,13 +177,11 @@ def run_fine(linear, offset, match, coarse_point_cost, roi_points, roi_mask, f_r
         dots = torch.einsum("smd,snd->smn", f_roi[i_idx], f_ref[u_idx])
         gram = f_ref @ f_ref.transpose(1, 2)
     slot_ref = (ref_points[u_idx], ref_lengths[u_idx])
-    final, point_cost = snapped, None
-    if cfg.local_assign != "snap":  # "snap": nothing to optimise, the cost is read at the assigned points
-        final, point_cost = optimise_points(snapped, *slot_ref, dots, gram, u_idx, roi_mask[i_idx], cfg)
-    if cfg.local_assign != "none" and len(final):
-        final, point_cost = assign_points(final, *slot_ref, roi_mask[i_idx], cfg.assign_max_points), None
-    if point_cost is None:
-        point_cost = _point_costs(final, *slot_ref, dots, gram, u_idx, cfg)
+    # The cost (step 3): the field distance the object's points reach near the snap.
+    moved, point_cost = optimise_points(snapped, *slot_ref, dots, gram, u_idx, roi_mask[i_idx], cfg)
+    final = snapped if cfg.local_assign == "snap" else moved
+    if cfg.local_assign != "none" and len(final) and not (cfg.local_displacement == "parts" and cfg.bump_width == 0):
+        final = assign_points(final, *slot_ref, roi_mask[i_idx], cfg.assign_max_points)
     with torch.no_grad():
         optimised = warped.clone()
         optimised[c_idx, i_idx] = final
@@ -219,7 +213,7 @@ def run_fine(linear, offset, match, coarse_point_cost, roi_points, roi_mask, f_r
         if cfg.bump_width > 0:
             keep = _fit_subset(centres, cfg)
             fit_at = centres[keep][None].expand(num_maps, -1, -1)
-            weights, valid = fit_bumps(fit_at, (values - parts)[:, keep], cfg.bump_width)
+            weights, valid = fit_bumps(fit_at, (values - parts)[:, keep], cfg.bump_width, cfg.bump_smoothing)
             mapped = mapped + torch.nan_to_num(bumps(centres, fit_at, weights, cfg.bump_width)) * valid[:, None, None]
             arrays.update(bump_centres=fit_at, bump_weights=weights)
     return FineResult(snapped_all, optimised, object_cost, cost, mapped, valid, arrays, float(cfg.bump_width))
