@@ -10,7 +10,7 @@ docs/decisions.md, "Fine stage: open space follows the objects"). For the RoI ob
   at d >= `outer`. So the space within `inner` of the RoI follows its objects, beyond `outer` of
   every box the global map, and F is C1 in between.
 - r(x) = sum_k v_k exp(-|x - c_k|^2 / (2 width^2)): Gaussian bumps at the RoI points carrying them
-  the rest of the way (to their assigned keypoints); r vanishes a few widths off the surface.
+  towards their final (assigned) points, a ridge-smoothed fit; r vanishes a few widths off the surface.
 Float64 torch throughout; everything is pointwise in x (a point maps alike alone or in a cloud).
 """
 

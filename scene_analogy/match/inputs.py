@@ -57,8 +57,9 @@ class MatchConfig:
     refine_points = 16: the refinement's cost is a mean over RoI points, and 16 farthest-point
     samples per object estimate it well: on 100 held-out synthetic pairs PCP@0.25 was 0.586 with 16
     and 0.587 with all 50, for 24 % less CPU per pair. The final costs use every point.
-    local_displacement = "parts", part_blend = (0.1, 0.5, 1.5), bump_width = 0.1: the space within
-    0.5 m of the RoI boxes follows the objects' box maps, beyond 1.5 m the global map; chosen on the
+    local_displacement = "parts", part_blend = (0.1, 0.5, 1.5), bump_width = 0.2, bump_smoothing = 1:
+    the space within 0.5 m of the RoI boxes follows the objects' box maps, beyond 1.5 m the global
+    map; smooth bumps carry the RoI points towards their assigned keypoints. Chosen on the
     calibration sets (docs/decisions.md, "Fine stage: open space follows the objects").
     fine = False is the coarse-only ablation (`pipeline._coarse_only`): the refined coarse maps are
     returned as they are, without the fine stage.
@@ -86,8 +87,8 @@ class MatchConfig:
     assign_max_points: int = 512  # per RoI object; larger objects keep their optimised points
     local_displacement: str = "parts"  # d(x): "parts" (object box maps blended by distance + bumps, blend.py) | "spline"
     part_blend: tuple = (0.1, 0.5, 1.5)  # metres: (sharpness, inner, outer) of the object parts' weights (blend.py)
-    bump_width: float = 0.1  # metres: Gaussian bumps carrying the RoI points onto their final points; 0: none
-    bump_smoothing: float = 1e-2  # ridge of the bumps' fit (kernel diagonal 1): larger = smoother, less exact
+    bump_width: float = 0.2  # metres: Gaussian bumps carrying the RoI points towards their final points; 0: none
+    bump_smoothing: float = 1.0  # ridge of the bumps' fit (kernel diagonal 1): larger = smoother, less exact
     topk_maps: int = 1
     fine_candidates: int = 1  # best coarse maps (most inliers, then cost) through the fine stage (>= topk_maps)
     duplicate_dist: float = 0.1  # maps whose mapped RoI points differ by less (mean, metres) are duplicates

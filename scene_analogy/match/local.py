@@ -1,8 +1,5 @@
-"""Fine stage of the matcher (DESIGN §5.4): box snap, optimisation against each matched reference
-object's own field (the cost), one-to-one assignment, and the displacement d(x). Batched over all
-candidate maps x RoI objects ("slots") at once; loops run only over optimisation steps.
-
-For a slot (map c, RoI object i matched to reference object j):
+"""Fine stage of the matcher (DESIGN §5.4), batched over all candidate maps x RoI objects ("slots");
+loops run only over optimisation steps. For a slot (map c, RoI object i matched to reference object j):
 1. Box snap. With the RoI box (c_i, S_i, R_i) and the reference box (c_j, S_j, R_j), a point p gets
    box coordinates u = R_i^{-1} (p - c_i) / S_i and is snapped to c_j + R_j (S_j * (Q u)): the box map
    T_i(p) = L_i p + t_i. Q is one of the 8 symmetries of the unit cube that keep +y (yaw k 90 degrees,
@@ -11,18 +8,18 @@ For a slot (map c, RoI object i matched to reference object j):
 2. Optimisation, which gives the cost: Adam (local_lr, local_steps) moves the snapped points to
    minimise the mean of ||f_tgt(p) - f_j(x)|| (f_j the IDW field over object j's keypoints, `idw.py`).
    Cost of a slot = that mean at the optimum (an unmatched RoI object keeps its coarse, global-field
-   cost under the global map): the field distance of the matched object near the snap, on the scale
-   the no-analogy threshold is calibrated for. With "snap" its points are not part of the map.
+   cost under the global map): the object's field distance near the snap, the scale the no-analogy
+   threshold is calibrated for. With "snap" its points are not part of the map.
 3. Final points (`local_assign`, default "snap"): the snapped ("snap") or optimised ("optimised")
    points moved onto distinct keypoints of the reference object, the one-to-one assignment of least
    total squared distance (`assign_points`); "none" keeps the optimised points (DESIGN §5.4 as
    written). Skipped when nothing reads them ("parts" without bumps: the final points are the snap).
-4. Displacement (`local_displacement`), so that F(p) ~ final point at every RoI point p (unmatched
-   objects: the global map): "parts" (default) = the box maps T_i blended by distance to the RoI boxes
-   plus Gaussian bumps to the final points (`blend.py`), the global map far away; "spline" = a
-   thin-plate spline over all RoI points fitted to final - (A p + b) with local_rbf_smoothing.
-Why "snap", "parts" and the numbers: docs/decisions.md ("bearing term and one-to-one point
-assignment", "Fine stage: open space follows the objects").
+4. Displacement (`local_displacement`), F(p) ~ final point at every RoI point p (unmatched objects:
+   the global map): "parts" (default) = the box maps T_i blended by distance to the RoI boxes plus
+   smooth Gaussian bumps towards the final points (`blend.py`), the global map far away; "spline" =
+   a thin-plate spline over all RoI points fitted to final - (A p + b), smoothing local_rbf_smoothing.
+Why "snap", "parts", the numbers: docs/decisions.md ("bearing term and one-to-one point assignment",
+"Fine stage: open space follows the objects").
 """
 
 from __future__ import annotations
