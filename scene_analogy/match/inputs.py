@@ -60,7 +60,9 @@ class MatchConfig:
     local_displacement = "parts", part_blend = (0.1, 0.5, 1.5), bump_width = 0.2, bump_smoothing = 1:
     the space within 0.5 m of the RoI boxes follows the objects' box maps, beyond 1.5 m the global
     map; smooth bumps carry the RoI points towards their assigned keypoints. Chosen on the
-    calibration sets (docs/decisions.md, "Fine stage: open space follows the objects").
+    calibration sets (docs/decisions.md, "Fine stage: open space follows the objects"). Boxes fitted
+    to point clouds (axis-aligned, `MatchScene.from_points`) are not the objects' frames: their box
+    maps would round the map's yaw to 90 degrees, so own-data matching keeps local_displacement "spline".
     fine = False is the coarse-only ablation (`pipeline._coarse_only`): the refined coarse maps are
     returned as they are, without the fine stage.
     """

@@ -16,7 +16,8 @@ loops run only over optimisation steps. For a slot (map c, RoI object i matched 
    written). Skipped when nothing reads them ("parts" without bumps: the final points are the snap).
 4. Displacement (`local_displacement`), F(p) ~ final point at every RoI point p (unmatched objects:
    the global map): "parts" (default) = the box maps T_i blended by distance to the RoI boxes plus
-   smooth Gaussian bumps towards the final points (`blend.py`), the global map far away; "spline" =
+   smooth Gaussian bumps towards the final points (`blend.py`), the global map far away (it needs
+   boxes that are the objects' frames; own-data matching keeps the spline); "spline" =
    a thin-plate spline over all RoI points fitted to final - (A p + b), smoothing local_rbf_smoothing.
 Why "snap", "parts", the numbers: docs/decisions.md ("bearing term and one-to-one point assignment",
 "Fine stage: open space follows the objects").
