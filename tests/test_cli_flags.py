@@ -46,7 +46,8 @@ def test_match_defaults_and_accepted_viewer_flags():
     assert flags.match_config_from_args(a) == MatchConfig()
     thresholds = flags.thresholds_from_args(a)
     assert thresholds["chamfer_thresholds"] == (0.15, 0.2, 0.25)
-    for flag in ("global_num_rot", "global_dist_valid_thres", "global_mapping_type", "global_topk", "local_rbf_smoothing"):
+    for flag in ("global_num_rot", "global_dist_valid_thres", "global_mapping_type", "global_topk", "local_rbf_smoothing",
+                 "local_displacement"):
         assert getattr(a, flag) == getattr(MatchConfig(), flag), flag
     assert dataclasses.replace(MatchConfig(), local_valid_thres=1.5) == flags.match_config_from_args(
         _parse(flags.add_match_flags, ["--scene_root", "r", "--local_valid_thres", "1.5"], "c", None))

@@ -1,4 +1,5 @@
-"""Fine stage: box snap, point optimisation, spline through the optimised points."""
+"""Fine stage: box snap, point optimisation, assignment, and the displacement (object parts or spline)
+through the final points."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import torch
 
 from scene_analogy.match.idw import idw_cost
 from scene_analogy.match.inputs import MatchConfig
-from scene_analogy.match.local import assign_points, box_snap, cube_symmetries, optimise_points, run_fine
+from scene_analogy.match.analogy_map import AnalogyMap
+from scene_analogy.match.local import assign_points, box_maps, box_snap, cube_symmetries, optimise_points, run_fine
 from scene_analogy.ops.geometry import yaw_rotation
 
 MIRROR = torch.diag(torch.tensor([-1.0, 1.0, 1.0]))
@@ -76,9 +78,13 @@ def test_optimisation_lowers_the_cost():
     assert torch.equal(final[1, -2:], start[1, -2:])  # padding never moves
 
 
-def test_spline_passes_through_optimised_points():
+def _fine_roi_points():
+    return torch.rand(2, 10, 3, generator=torch.Generator().manual_seed(5)) + torch.tensor([[[0.0, 0, 0]], [[2.0, 0, 0]]])
+
+
+def _fine_problem(**cfg):
     gen = torch.Generator().manual_seed(5)
-    roi_points = torch.rand(2, 10, 3, generator=gen) * torch.tensor([1.0, 1.0, 1.0]) + torch.tensor([[[0.0, 0, 0]], [[2.0, 0, 0]]])
+    roi_points = torch.rand(2, 10, 3, generator=gen) + torch.tensor([[[0.0, 0, 0]], [[2.0, 0, 0]]])
     roi_mask = torch.ones(2, 10, dtype=torch.bool)
     roi_mask[1, 8:] = False
     f_roi = torch.nn.functional.normalize(torch.randn(2, 10, 8, generator=gen), dim=-1)
@@ -88,16 +94,61 @@ def test_spline_passes_through_optimised_points():
     linear = (_yaw(30) * torch.tensor([1.1, 1.0, 1.1]))[None]
     offset = torch.tensor([[4.0, 0.0, 0.0]])
     match = torch.tensor([[0, -1]])  # object 1 unmatched: it follows the global map
-    cfg = MatchConfig(local_rbf_smoothing=0.0, local_steps=30, local_lr=5e-3)
     fine = run_fine(linear, offset, match, torch.full((1, 18), 0.7), roi_points, roi_mask, f_roi,
                     box(torch.tensor([[0.5, 0.5, 0.5], [2.5, 0.5, 0.5]])), ref_points, torch.tensor([15]), f_ref,
-                    box(torch.tensor([[4.5, 0.5, 0.5]])), torch.tensor([0]), cfg)
-    assert bool(fine.spline.valid[0])
-    flat = roi_points[roi_mask].double()
-    mapped = flat @ linear[0].double().T + offset[0].double() + fine.spline(flat)[0]
-    assert torch.allclose(mapped, fine.optimised[0][roi_mask].double(), atol=1e-6)
+                    box(torch.tensor([[4.5, 0.5, 0.5]])), torch.tensor([0]), MatchConfig(**cfg))
+    amap = AnalogyMap(linear[0].double().numpy(), offset[0].double().numpy(), **fine.displacement(0))
+    return fine, amap, roi_mask, (ref_points, f_roi, f_ref)
+
+
+@pytest.mark.parametrize("displacement", ["spline", "parts"])
+@pytest.mark.parametrize("assign", ["none", "snap"])
+def test_map_carries_the_roi_points_to_their_final_points(displacement, assign):
+    """F(p) = final point, for the matched object and the unmatched one (its global warp): the spline
+    exactly at smoothing 0; narrow bumps with a small ridge up to that ridge (here, with random points
+    as close as a few cm, a fifth of what the box maps alone leave). The AnalogyMap agrees with
+    `mapped`."""
+    settings = dict(local_displacement=displacement, local_rbf_smoothing=0.0, local_steps=30, local_lr=5e-3,
+                    local_assign=assign, bump_smoothing=1e-2)
+    fine, amap, mask, _ = _fine_problem(**settings, bump_width=0.1)
+    assert bool(fine.valid[0])
+    error = float((fine.mapped[0] - fine.optimised[0][mask].double()).abs().max())
+    if displacement == "spline":
+        assert error < 1e-6
+    else:
+        no_bumps, _, _, _ = _fine_problem(**{**settings, "bump_width": 0.0})
+        assert error < 0.2 * float((no_bumps.mapped[0] - fine.optimised[0][mask].double()).abs().max())
+    flat = _fine_roi_points()[mask].double().numpy()
+    np.testing.assert_allclose(amap.apply(flat), fine.mapped[0].numpy(), atol=1e-6)  # float32 warp in `mapped`
     assert fine.object_cost[0, 1] == pytest.approx(0.7) and fine.cost[0] == pytest.approx(fine.object_cost[0].mean().item())
-    assert not torch.allclose(fine.optimised[0, 0], fine.snapped[0, 0])  # the matched object moved
+    if assign == "none":
+        assert not torch.allclose(fine.optimised[0, 0], fine.snapped[0, 0])  # the matched object moved
+
+
+def test_snap_maps_the_assigned_snap_and_costs_the_optimum():
+    """"snap": the map's points are the snapped points assigned to keypoints, whatever the optimisation
+    does; the optimisation gives the cost only (lower than at the start). Without bumps nothing reads
+    the assigned points, so the final points are the snapped ones."""
+    fine, _, _, (ref_points, f_roi, f_ref) = _fine_problem(local_steps=30, local_lr=5e-3)
+    still, _, _, _ = _fine_problem(local_steps=0)
+    assert torch.equal(fine.optimised, still.optimised) and float(fine.cost[0]) < float(still.cost[0])
+    final = fine.optimised[0, 0]
+    assert (final[:, None] - ref_points[0][None]).norm(dim=-1).min(1).values.max() < 1e-6  # on keypoints
+    plain, _, _, _ = _fine_problem(bump_width=0.0)
+    assert torch.equal(plain.optimised, plain.snapped)
+
+
+def test_parts_keep_open_space_on_the_box_map_and_far_space_on_the_global_map():
+    """Off the RoI surface (beyond the bumps) and within `inner` of the matched box, F is that box's
+    map (what box snapping does to the object); 3 m away it is the global map A x + b."""
+    fine, amap, _, _ = _fine_problem(bump_width=0.05)
+    lin, off = box_maps(torch.tensor(amap.linear, dtype=torch.float32)[None],
+                        (torch.tensor([[0.5, 0.5, 0.5]]), torch.ones(1, 3), torch.eye(3)[None]),
+                        (torch.tensor([[4.5, 0.5, 0.5]]), torch.ones(1, 3), torch.eye(3)[None]))
+    free = np.array([[0.5, 0.5, -0.35], [-0.35, 0.8, 0.5], [0.5, 1.4, 0.2]])  # 0.35-0.4 m off box 0, >1.5 m off box 1
+    np.testing.assert_allclose(amap.apply(free), free @ lin[0].double().numpy().T + off[0].double().numpy(), atol=1e-4)
+    far = np.array([[0.5, 0.5, 5.0], [-4.0, 0.0, 0.0]])
+    np.testing.assert_allclose(amap.apply(far), far @ amap.linear.T + amap.offset, atol=1e-12)
 
 
 def test_assign_points_recovers_a_permutation_and_keeps_extra_points():

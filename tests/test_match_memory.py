@@ -1,9 +1,12 @@
 """The matcher's memory bounds change nothing they need not: chunked coarse scoring gives the costs
-of one big batch, and the spline-centre cap only acts on RoIs larger than it."""
+of one big batch, and the spline / bump centre cap only acts on RoIs larger than it."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
+import pytest
 import torch
 
 from scene_analogy.field.model import FieldConfig
@@ -30,17 +33,20 @@ def test_chunked_scoring_equals_one_batch(monkeypatch):
     torch.testing.assert_close(chunked, whole, rtol=1e-6, atol=1e-6)
 
 
-def test_spline_centres_capped_only_above_the_cap():
+@pytest.mark.parametrize("displacement,key", [("parts", "bump_centres"), ("spline", "centres")])
+def test_spline_centres_capped_only_above_the_cap(displacement, key):
+    """The cap holds for both displacement forms: the spline's centres and the bumps' centres."""
     torch.manual_seed(0)
     field = FieldConfig(num_layers=1, feedforward=32, max_neighbors=16).build().eval()
     rng = np.random.default_rng(1)
     target = box_keypoint_scene(random_scene(stub_pool(), 6, rng), 30, rng)
     reference = transformed_copy(target, np.pi / 2, False, 1.0, np.array([2.0, 0.0, 1.0]))
     roi = [0, 1, 2]  # 90 RoI points
-    full = find_analogy(target, reference, roi, field, field, MatchConfig(global_topk=4))
-    capped = find_analogy(target, reference, roi, field, field, MatchConfig(global_topk=4, max_spline_centres=40))
+    cfg = MatchConfig(global_topk=4, local_displacement=displacement)
+    full = find_analogy(target, reference, roi, field, field, cfg)
+    capped = find_analogy(target, reference, roi, field, field, dataclasses.replace(cfg, max_spline_centres=40))
     assert full.best is not None and capped.best is not None
-    assert len(full.best.centres) == 90 and len(capped.best.centres) == 40
+    assert len(getattr(full.best, key)) == 90 and len(getattr(capped.best, key)) == 40
     assert len(capped.best.roi_points) == 90  # every RoI point is still mapped and scored
     # The subset spline smooths the same displacements: the two maps agree closely on the RoI.
     gap = np.linalg.norm(full.best.apply(full.best.roi_points) - capped.best.apply(full.best.roi_points), axis=1)

@@ -220,7 +220,7 @@ def add_match_flags(p, checkpoint_default: str, point_sample_root_default: str |
     """
     from scene_analogy.evaluation.examples import PAIR_TYPES
     from scene_analogy.evaluation.metrics import BIJECTIVITY_ACC_THRES, CHAMFER_ACC_THRES, MAP_ACC_THRES
-    from scene_analogy.match.inputs import LOCAL_ASSIGN_MODES
+    from scene_analogy.match.inputs import LOCAL_ASSIGN_MODES, LOCAL_DISPLACEMENTS, MatchConfig
 
     p.add_argument("--scene_root", required=True, help="triplet folders (augmented pairs in <scene_root>_augment)")
     p.add_argument("--point_sample_root", default=None, help="default: <scene_root>/point_samples if it exists, "
@@ -245,6 +245,9 @@ def add_match_flags(p, checkpoint_default: str, point_sample_root_default: str |
     p.add_argument("--local_rbf_smoothing", type=float, default=0.5, help="spline smoothing (MatchConfig)")
     p.add_argument("--local_assign", default="snap", choices=LOCAL_ASSIGN_MODES,
                    help="one-to-one assignment of the fine stage's points to reference keypoints (match/local.py)")
+    p.add_argument("--local_displacement", default=MatchConfig.local_displacement, choices=LOCAL_DISPLACEMENTS,
+                   help="the fine stage's displacement: object box maps blended by distance (parts) or one "
+                        "thin-plate spline over the RoI points (match/local.py)")
     p.add_argument("--bearing_weight", type=float, default=None,
                    help="coarse ranking: cost + this x the objects' bearing mismatch (match/coarse.py); "
                         "default 0.5 where boxes carry the objects' own frames (3D-FRONT), 0 otherwise (ARKit)")
@@ -281,8 +284,8 @@ def match_config_from_args(args, canonical_boxes: bool = True):
     return MatchConfig(**yaws, global_num_rot=args.global_num_rot, global_dist_valid_thres=args.global_dist_valid_thres,
                        global_mapping_type=args.global_mapping_type, global_topk=args.global_topk,
                        local_rbf_smoothing=args.local_rbf_smoothing, local_valid_thres=args.local_valid_thres,
-                       local_assign=args.local_assign, bearing_weight=bearing, relation_weight=relation,
-                       device=args.device)
+                       local_assign=args.local_assign, local_displacement=args.local_displacement,
+                       bearing_weight=bearing, relation_weight=relation, device=args.device)
 
 
 def thresholds_from_args(args) -> dict:

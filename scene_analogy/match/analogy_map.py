@@ -3,17 +3,20 @@ savable without pickle.
 
 - A = `linear` (3, 3): yaw rotation · optional mirror · per-axis scale, or a free 3x3 (`affine`).
 - b = `offset` (3,).
-- d = a thin-plate-spline displacement (`rbf.ThinPlateSpline` with D = 3): `centres` (K, 3),
-  `weights` (K, 3), `tail` (4, 3) with rows [constant, x, y, z]. K = 0 means no kernel part (the
-  tail, normally zero then, still applies).
-
-Points are rows: F(P) = P A^T + b + d(P). Everything is computed in float64 (torch) and returned in
-the caller's type: numpy in -> float64 numpy out; torch in -> torch out on the same device and dtype.
+- d = the sum of up to three parts, each absent when empty:
+  a thin-plate spline (`rbf.ThinPlateSpline`, D = 3): `centres` (K, 3), `weights` (K, 3), `tail`
+  (4, 3) with rows [constant, x, y, z]; object parts (`blend.py`): box maps T_i(x) = `part_linear`[i]
+  x + `part_offset`[i] of P objects, blended by distance to their target boxes `part_centres`,
+  `part_sizes`, `part_rots` with `part_blend` = (sharpness, inner, outer); and Gaussian bumps
+  `bump_centres` (B, 3), `bump_weights` (B, 3) of width `bump_width`.
+Points are rows: F(P) = P A^T + b + d(P), in float64 (torch); returned in the caller's type: numpy
+in -> float64 numpy out; torch in -> torch out on the same device and dtype.
 
 File format (`save` / `load`), a `.npz` of plain arrays (loads with `allow_pickle=False`):
-  format_version () int64 = 1
-  linear (3, 3) float64, offset (3,) float64
-  centres (K, 3), weights (K, 3), tail (4, 3) float64
+  format_version () int64 = 2 (version 1 files, without the part_* and bump_* keys, still load)
+  linear (3, 3), offset (3,), centres (K, 3), weights (K, 3), tail (4, 3) float64
+  part_linear (P, 3, 3), part_offset (P, 3), part_centres (P, 3), part_sizes (P, 3),
+  part_rots (P, 3, 3), part_blend (3,), bump_centres (B, 3), bump_weights (B, 3), bump_width () float64
   cost () float64 (lower is better; may be inf for "not scored")
   roi_points (R, 3) float64 (the RoI keypoints the map was fitted on; (0, 3) if none)
   correspondence (C, 2) int64 rows (target object index, reference object index)
@@ -32,14 +35,18 @@ import torch
 
 from scene_analogy.files.atomic import save_npz
 from scene_analogy.files.errors import DataError
+from scene_analogy.match.blend import bumps, parts_displacement
 from scene_analogy.match.rbf import ThinPlateSpline
 
 __all__ = ["AnalogyMap", "FORMAT_VERSION"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 _CHUNK = 16384  # points per evaluation chunk: (chunk, K) kernel block, ~20 MB for K = 150
 
 # key -> (shape with -1 for a free size, dtype kind, must be finite)
+_PART_KEYS = ("part_linear", "part_offset", "part_centres", "part_sizes", "part_rots", "part_blend",
+              "bump_centres", "bump_weights", "bump_width")  # absent from version 1 files
 _KEYS = {
     "format_version": ((), "i", True),
     "linear": ((3, 3), "f", True),
@@ -47,6 +54,15 @@ _KEYS = {
     "centres": ((-1, 3), "f", True),
     "weights": ((-1, 3), "f", True),
     "tail": ((4, 3), "f", True),
+    "part_linear": ((-1, 3, 3), "f", True),
+    "part_offset": ((-1, 3), "f", True),
+    "part_centres": ((-1, 3), "f", True),
+    "part_sizes": ((-1, 3), "f", True),
+    "part_rots": ((-1, 3, 3), "f", True),
+    "part_blend": ((3,), "f", True),
+    "bump_centres": ((-1, 3), "f", True),
+    "bump_weights": ((-1, 3), "f", True),
+    "bump_width": ((), "f", True),
     "cost": ((), "f", False),
     "roi_points": ((-1, 3), "f", True),
     "correspondence": ((-1, 2), "i", True),
@@ -86,6 +102,15 @@ class AnalogyMap:
     roi_points: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     correspondence: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
     meta: dict = field(default_factory=dict)
+    part_linear: np.ndarray = field(default_factory=lambda: np.zeros((0, 3, 3)))
+    part_offset: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    part_centres: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    part_sizes: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    part_rots: np.ndarray = field(default_factory=lambda: np.zeros((0, 3, 3)))
+    part_blend: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    bump_centres: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    bump_weights: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    bump_width: float = 0.0
 
     def __post_init__(self):
         # frozen dataclass: normalise the fields through object.__setattr__ once, here.
@@ -97,7 +122,13 @@ class AnalogyMap:
             "tail": np.asarray(self.tail, dtype=np.float64),
             "roi_points": np.asarray(self.roi_points, dtype=np.float64).reshape(-1, 3),
             "correspondence": np.asarray(self.correspondence).reshape(-1, 2),
+            "part_linear": np.asarray(self.part_linear, dtype=np.float64).reshape(-1, 3, 3),
+            "part_blend": np.asarray(self.part_blend, dtype=np.float64).reshape(3),
+            "part_rots": np.asarray(self.part_rots, dtype=np.float64).reshape(-1, 3, 3),
         }
+        for name in ("part_offset", "part_centres", "part_sizes", "bump_centres", "bump_weights"):
+            values[name] = np.asarray(getattr(self, name), dtype=np.float64).reshape(-1, 3)
+        self._check_parts(values)
         if values["correspondence"].size and values["correspondence"].dtype.kind not in "iu":
             raise ValueError(f"correspondence must hold integers, got {values['correspondence'].dtype}")
         values["correspondence"] = values["correspondence"].astype(np.int64)
@@ -108,15 +139,30 @@ class AnalogyMap:
             raise ValueError(
                 f"centres {values['centres'].shape} and weights {values['weights'].shape} must both be (K, 3)"
             )
-        for name in ("linear", "offset", "centres", "weights", "tail", "roi_points"):
-            if not np.isfinite(values[name]).all():
+        for name in values:
+            if name != "correspondence" and not np.isfinite(values[name]).all():
                 raise ValueError(f"{name} contains NaN or inf")
         for name, array in values.items():
             array = array.copy()
             array.setflags(write=False)
             object.__setattr__(self, name, array)
         object.__setattr__(self, "cost", float(self.cost))
+        object.__setattr__(self, "bump_width", float(self.bump_width))
         object.__setattr__(self, "meta", _check_meta(dict(self.meta)))
+
+    def _check_parts(self, values: dict) -> None:
+        num_parts = len(values["part_linear"])
+        for name in ("part_offset", "part_centres", "part_sizes", "part_rots"):
+            if len(values[name]) != num_parts:
+                raise ValueError(f"{name} has {len(values[name])} rows but part_linear has {num_parts}")
+        sharpness, inner, outer = values["part_blend"]
+        if num_parts and not (sharpness > 0 and 0 <= inner < outer):
+            raise ValueError(f"part_blend must be (sharpness > 0, inner >= 0, outer > inner), got {values['part_blend']}")
+        if len(values["bump_centres"]) != len(values["bump_weights"]):
+            raise ValueError(f"bump_centres {values['bump_centres'].shape} and bump_weights "
+                             f"{values['bump_weights'].shape} must both be (B, 3)")
+        if len(values["bump_centres"]) and not float(self.bump_width) > 0:
+            raise ValueError(f"bump_width must be > 0 with bumps, got {self.bump_width}")
 
     # ------------------------------------------------------------------ construction
 
@@ -186,7 +232,27 @@ class AnalogyMap:
         # Explicit sum rather than a matmul, so a point maps bit-identically alone or in a cloud.
         affine = offset + sum(x64[:, j, None] * linear[:, j] for j in range(3))
         out = affine + self.spline(x.device)(x64, chunk_size=chunk_size)
+        if self.has_parts and len(x64):
+            out = out + torch.cat([self._parts(x64[s:s + chunk_size]) for s in range(0, len(x64), chunk_size)])
         return out.numpy() if is_numpy else out.to(x.dtype)
+
+    @property
+    def has_parts(self) -> bool:
+        """Whether d has object parts or bumps (`blend.py`) beside the spline."""
+        return len(self.part_linear) > 0 or len(self.bump_centres) > 0
+
+    def _parts(self, x64: torch.Tensor) -> torch.Tensor:
+        """The object parts and bumps of d at float64 points (M, 3) (zero without them)."""
+        def t(a):
+            return torch.tensor(a, dtype=torch.float64, device=x64.device)
+
+        out = torch.zeros_like(x64)
+        if len(self.part_linear):
+            out = out + parts_displacement(x64, t(self.part_linear) - t(self.linear), t(self.part_offset) - t(self.offset),
+                                           t(self.part_centres), t(self.part_sizes), t(self.part_rots), self.part_blend)
+        if len(self.bump_centres):
+            out = out + bumps(x64, t(self.bump_centres), t(self.bump_weights), self.bump_width)
+        return out
 
     def __call__(self, points, chunk_size: int = _CHUNK):
         return self.apply(points, chunk_size)
@@ -200,7 +266,29 @@ class AnalogyMap:
         x64 = x.detach().to(torch.float64)
         linear = torch.tensor(self.linear, device=x.device)
         out = linear + self.spline(x.device).jacobian(x64, chunk_size=chunk_size)
+        if self.has_parts and len(x64):  # pointwise, so the gradient of a channel's sum is each point's row
+            rows = []
+            for start in range(0, len(x64), chunk_size):
+                with torch.enable_grad():
+                    chunk = x64[start:start + chunk_size].clone().requires_grad_(True)
+                    moved = self._parts(chunk)
+                    rows.append(torch.stack([torch.autograd.grad(moved[:, i].sum(), chunk, retain_graph=i < 2)[0]
+                                             for i in range(3)], dim=1))
+            out = out + torch.cat(rows)
         return out.numpy() if is_numpy else out
+
+    def in_frame(self, into_source, into_target) -> "AnalogyMap":
+        """G(x) = C_t^T F(C_s x) for rotations C_s (into_source) and C_t (into_target) that turn file
+        frames into F's: distances are kept, so every part keeps its form (rows: points @ C)."""
+        cs, ct = np.asarray(into_source, dtype=np.float64), np.asarray(into_target, dtype=np.float64)
+        tail = np.concatenate([self.tail[:1] @ ct, cs.T @ self.tail[1:] @ ct])
+        return AnalogyMap(
+            ct.T @ self.linear @ cs, self.offset @ ct, self.centres @ cs, self.weights @ ct, tail, self.cost,
+            self.roi_points @ cs, self.correspondence, self.meta,
+            part_linear=ct.T @ self.part_linear @ cs, part_offset=self.part_offset @ ct,
+            part_centres=self.part_centres @ cs, part_sizes=self.part_sizes, part_rots=cs.T @ self.part_rots,
+            part_blend=self.part_blend, bump_centres=self.bump_centres @ cs, bump_weights=self.bump_weights @ ct,
+            bump_width=self.bump_width)
 
     # ------------------------------------------------------------------ files
 
@@ -213,6 +301,8 @@ class AnalogyMap:
             "cost": np.array(self.cost, dtype=np.float64),
             "roi_points": self.roi_points, "correspondence": self.correspondence,
             "meta_json": np.array(json.dumps(self.meta, sort_keys=True)),
+            **{k: getattr(self, k) for k in _PART_KEYS if k != "bump_width"},
+            "bump_width": np.array(self.bump_width, dtype=np.float64),
         }
 
     def save(self, path: str | os.PathLike) -> None:
@@ -223,9 +313,6 @@ class AnalogyMap:
     def load(cls, path: str | os.PathLike) -> "AnalogyMap":
         """Read a map written by `save`; a bad file raises DataError naming the key."""
         arrays = _read_npz(path)
-        if int(arrays["format_version"]) != FORMAT_VERSION:
-            raise DataError(path, f"key 'format_version' is {int(arrays['format_version'])}; "
-                                  f"this code reads version {FORMAT_VERSION}")
         if arrays["centres"].shape[0] != arrays["weights"].shape[0]:
             raise DataError(path, f"key 'weights' has {arrays['weights'].shape[0]} rows but 'centres' "
                                   f"has {arrays['centres'].shape[0]}")
@@ -235,8 +322,13 @@ class AnalogyMap:
         except (json.JSONDecodeError, ValueError) as error:
             raise DataError(path, f"key 'meta_json' is not a JSON object of str -> str/number: {error}") from None
         fields = {k: arrays[k] for k in ("linear", "offset", "centres", "weights", "tail",
-                                         "roi_points", "correspondence")}
-        return cls(**fields, cost=float(arrays["cost"]), meta=meta)
+                                         "roi_points", "correspondence") + _PART_KEYS if k in arrays}
+        if "bump_width" in fields:
+            fields["bump_width"] = float(fields["bump_width"])
+        try:
+            return cls(**fields, cost=float(arrays["cost"]), meta=meta)
+        except ValueError as error:  # parts that disagree with each other
+            raise DataError(path, f"inconsistent keys: {error}") from None
 
 
 def _read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -246,7 +338,10 @@ def _read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     arrays = {}
     try:
         with np.load(path, allow_pickle=False) as data:
+            version = _read_version(path, data)
             for key, (shape, kind, finite) in _KEYS.items():
+                if key not in data.files and version == 1 and key in _PART_KEYS:
+                    continue  # version 1: no object parts, no bumps
                 if key not in data.files:
                     raise DataError(path, f"missing key '{key}' (not an AnalogyMap file?)")
                 try:
@@ -264,3 +359,16 @@ def _read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
         raise DataError(path, f"not a readable .npz file ({error})") from None
     return arrays
+
+
+def _read_version(path, data) -> int:
+    """The file's format_version, checked to be one this code reads."""
+    if "format_version" not in data.files:
+        raise DataError(path, "missing key 'format_version' (not an AnalogyMap file?)")
+    try:
+        version = data["format_version"]
+    except ValueError:
+        raise DataError(path, "key 'format_version' holds a pickled object; refusing to load it") from None
+    if version.shape != () or version.dtype.kind not in "iu" or int(version) not in _READABLE_VERSIONS:
+        raise DataError(path, f"key 'format_version' is {version!r}; this code reads versions {_READABLE_VERSIONS}")
+    return int(version)

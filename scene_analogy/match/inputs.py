@@ -17,12 +17,15 @@ from scene_analogy.files.errors import DataError
 from scene_analogy.structures.keypoints import FLOOR_LABEL, Keypoints
 from scene_analogy.structures.scene import Scene
 
-__all__ = ["MatchScene", "MatchConfig", "pad_objects", "DEFAULT_VALID_THRES", "LOCAL_ASSIGN_MODES", "CANDIDATE_YAWS"]
+__all__ = ["MatchScene", "MatchConfig", "pad_objects", "DEFAULT_VALID_THRES", "LOCAL_ASSIGN_MODES", "CANDIDATE_YAWS",
+           "LOCAL_DISPLACEMENTS"]
 
 # MatchConfig.local_assign: what the fine stage assigns to reference keypoints (`local.py`, step 3).
 LOCAL_ASSIGN_MODES = ("snap", "optimised", "none")
 # MatchConfig.candidate_yaws: where the coarse candidates' yaws come from (`coarse.generate_candidates`).
 CANDIDATE_YAWS = ("grid", "boxes", "both")
+# MatchConfig.local_displacement: the form of d(x) (`local.py`, step 4).
+LOCAL_DISPLACEMENTS = ("parts", "spline")
 
 # The no-analogy threshold of a field without its own calibration: measured for the `fast`
 # architecture (`pipeline.py`).
@@ -33,9 +36,10 @@ DEFAULT_VALID_THRES = 0.6
 class MatchConfig:
     """Matcher settings (DESIGN §5). Distances are metres, costs are descriptor distances in [0, 2].
 
-    local_lr = 1e-3 (measured): Adam moves a coordinate by at most ~lr per step, so 100 steps bound
-    the drift of a point to ~0.1 m per axis. The box snap already lands within centimetres when the
-    coarse map is right, so the field only has to polish. On a 1.2x-rescaled, rotated, mirrored
+    local_lr = 1e-3 (measured; with local_assign "optimised" / "none" only, "snap" optimises nothing):
+    Adam moves a coordinate by at most ~lr per step, so 100 steps bound the drift of a point to
+    ~0.1 m per axis. The box snap already lands within centimetres when the coarse map is right, so
+    the field only has to polish. On a 1.2x-rescaled, rotated, mirrored
     copy of a scene (untrained field: descriptors no longer agree exactly) PCP@0.10 of the final
     map was 0.98 / 0.94 / 0.89 for local_lr 1e-3 / 2e-3 / 5e-3: larger steps let the points wander
     onto neighbouring keypoints with similar descriptors.
@@ -61,6 +65,12 @@ class MatchConfig:
     candidate_yaws = "boxes": the grid of global_num_rot yaws turned to each object pair's relative box
     yaw (`coarse.generate_candidates`); chosen over the plain grid, grid + boxes and a grid of 8 on
     the calibration sets (docs/decisions.md, "Coarse stage: candidate yaws").
+    local_displacement = "parts", part_blend = (0.1, 0.5, 1.5), bump_width = 0.2, bump_smoothing = 1:
+    the space within 0.5 m of the RoI boxes follows the objects' box maps, beyond 1.5 m the global
+    map; smooth bumps carry the RoI points towards their assigned keypoints. Chosen on the
+    calibration sets (docs/decisions.md, "Fine stage: open space follows the objects"). Boxes fitted
+    to point clouds (axis-aligned, `MatchScene.from_points`) are not the objects' frames: their box
+    maps would round the map's yaw to 90 degrees, so own-data matching keeps local_displacement "spline".
     fine = False is the coarse-only ablation (`pipeline._coarse_only`): the refined coarse maps are
     returned as they are, without the fine stage.
     """
@@ -87,6 +97,10 @@ class MatchConfig:
     relation_weight: float = 1.0  # coarse ranking: + this x `relations.relation_mismatch`; 0 for boxes without a front
     local_assign: str = "snap"  # one-to-one assignment onto reference keypoints: "snap" | "optimised" | "none" (local.py)
     assign_max_points: int = 512  # per RoI object; larger objects keep their optimised points
+    local_displacement: str = "parts"  # d(x): "parts" (object box maps blended by distance + bumps, blend.py) | "spline"
+    part_blend: tuple = (0.1, 0.5, 1.5)  # metres: (sharpness, inner, outer) of the object parts' weights (blend.py)
+    bump_width: float = 0.2  # metres: Gaussian bumps carrying the RoI points towards their final points; 0: none
+    bump_smoothing: float = 1.0  # ridge of the bumps' fit (kernel diagonal 1): larger = smoother, less exact
     topk_maps: int = 1
     fine_candidates: int = 1  # best coarse maps (most inliers, then cost) through the fine stage (>= topk_maps)
     duplicate_dist: float = 0.1  # maps whose mapped RoI points differ by less (mean, metres) are duplicates
@@ -98,6 +112,12 @@ class MatchConfig:
             raise ValueError(f"local_assign must be one of {LOCAL_ASSIGN_MODES}, got {self.local_assign!r}")
         if self.candidate_yaws not in CANDIDATE_YAWS:
             raise ValueError(f"candidate_yaws must be one of {CANDIDATE_YAWS}, got {self.candidate_yaws!r}")
+        if self.local_displacement not in LOCAL_DISPLACEMENTS:
+            raise ValueError(f"local_displacement must be one of {LOCAL_DISPLACEMENTS}, got {self.local_displacement!r}")
+        sharpness, inner, outer = self.part_blend
+        if not (sharpness > 0 and 0 <= inner < outer) or self.bump_width < 0 or not self.bump_smoothing > 0:
+            raise ValueError(f"part_blend must be (sharpness > 0, 0 <= inner < outer), bump_width >= 0 and "
+                             f"bump_smoothing > 0, got {self.part_blend}, {self.bump_width}, {self.bump_smoothing}")
         if self.global_mapping_type not in ("scale_rot", "affine"):
             raise ValueError(f"global_mapping_type must be 'scale_rot' or 'affine', got {self.global_mapping_type!r}")
         for name in ("global_num_rot", "global_topk", "idw_k", "topk_maps", "fine_candidates", "max_spline_centres"):

@@ -1,26 +1,26 @@
-"""Fine stage of the matcher (DESIGN §5.4): box snap, free-point optimisation against each matched
-reference object's own field, and the thin-plate-spline displacement. Batched over all candidate maps
-x RoI objects ("slots") at once; loops run only over optimisation steps.
-
-For a slot (map c, RoI object i matched to reference object j):
+"""Fine stage of the matcher (DESIGN §5.4), batched over all candidate maps x RoI objects ("slots");
+loops run only over optimisation steps. For a slot (map c, RoI object i matched to reference object j):
 1. Box snap. With the RoI box (c_i, S_i, R_i) and the reference box (c_j, S_j, R_j), a point p gets
-   box coordinates u = R_i^{-1} (p - c_i) / S_i in [-0.5, 0.5]^3 and is snapped to
-   c_j + R_j (S_j * (Q u)), where Q is one of the 8 symmetries of the unit cube that keep +y
-   (yaw k 90 degrees, optionally an x-mirror) with det(R_j Q) of the same sign as det(A R_i) (the
-   map's mirror is kept) and R_j Q closest (Frobenius) to the warped orientation A R_i with its
-   columns normalised. Degenerate box sizes are clamped at 1 mm.
-2. Optimisation. The snapped points are free variables; Adam (local_lr, local_steps) minimises the
-   mean over the object's points of ||f_tgt(p) - f_j(x)||, f_j the IDW field over the keypoints of
-   reference object j only (`idw.py`; descriptors computed in the full reference scene).
-3. Assignment (`local_assign`, default "snap"): the snapped points move onto distinct keypoints of
-   the reference object, the one-to-one assignment of least total squared distance
-   (`assign_points`); "optimised" assigns the optimised points, "none" keeps them (DESIGN §5.4 as
-   written). Why and the numbers: docs/decisions.md, "bearing term and one-to-one point assignment".
-4. Spline. Over ALL RoI points (K = R centres): values = x_final - (A p + b) for matched objects and
-   0 for unmatched ones (they follow the global map), fitted with smoothing local_rbf_smoothing, so
-   F(x) = A x + b + d(x) and F(p) ~ x_final (exactly with smoothing 0).
-Cost of a slot = the mean descriptor distance after optimisation (step 2, whatever step 3 does); an
-unmatched RoI object keeps its coarse (global-field) cost under the global map.
+   box coordinates u = R_i^{-1} (p - c_i) / S_i and is snapped to c_j + R_j (S_j * (Q u)): the box map
+   T_i(p) = L_i p + t_i. Q is one of the 8 symmetries of the unit cube that keep +y (yaw k 90 degrees,
+   optionally an x-mirror) with det(R_j Q) of the sign of det(A R_i) (the map's mirror is kept) and
+   R_j Q closest (Frobenius) to A R_i with its columns normalised. Box sizes are clamped at 1 mm.
+2. Optimisation, which gives the cost: Adam (local_lr, local_steps) moves the snapped points to
+   minimise the mean of ||f_tgt(p) - f_j(x)|| (f_j the IDW field over object j's keypoints, `idw.py`).
+   Cost of a slot = that mean at the optimum (an unmatched RoI object keeps its coarse, global-field
+   cost under the global map): the object's field distance near the snap, the scale the no-analogy
+   threshold is calibrated for. With "snap" its points are not part of the map.
+3. Final points (`local_assign`, default "snap"): the snapped ("snap") or optimised ("optimised")
+   points moved onto distinct keypoints of the reference object, the one-to-one assignment of least
+   total squared distance (`assign_points`); "none" keeps the optimised points (DESIGN §5.4 as
+   written). Skipped when nothing reads them ("parts" without bumps: the final points are the snap).
+4. Displacement (`local_displacement`), F(p) ~ final point at every RoI point p (unmatched objects:
+   the global map): "parts" (default) = the box maps T_i blended by distance to the RoI boxes plus
+   smooth Gaussian bumps towards the final points (`blend.py`), the global map far away (it needs
+   boxes that are the objects' frames; own-data matching keeps the spline); "spline" =
+   a thin-plate spline over all RoI points fitted to final - (A p + b), smoothing local_rbf_smoothing.
+Why "snap", "parts", the numbers: docs/decisions.md ("bearing term and one-to-one point assignment",
+"Fine stage: open space follows the objects").
 """
 
 from __future__ import annotations
@@ -34,11 +34,12 @@ import torch
 from scene_analogy.match.coarse import _REFRESH
 from scene_analogy.match.idw import idw_cost, nearest_candidates
 from scene_analogy.match.inputs import MatchConfig
+from scene_analogy.match.blend import bumps, fit_bumps, parts_displacement
 from scene_analogy.match.rbf import BatchedThinPlateSpline, fit_thin_plate_batched
 from scene_analogy.ops.geometry import yaw_rotation
 from scene_analogy.ops.neighbors import farthest_point_sample
 
-__all__ = ["cube_symmetries", "box_snap", "optimise_points", "assign_points", "run_fine", "FineResult"]
+__all__ = ["cube_symmetries", "box_maps", "box_snap", "optimise_points", "assign_points", "run_fine", "FineResult"]
 
 _STAY_COST = 1e6  # m^2: above any sum of real squared distances, so rows take keypoints first
 
@@ -50,23 +51,29 @@ def cube_symmetries(device=None) -> torch.Tensor:
     return torch.cat([yaws, yaws @ mirror])
 
 
-def box_snap(points, linear, roi_box, ref_box) -> torch.Tensor:
-    """Snap points (S, M, 3) of S slots onto the reference boxes (module docstring, step 1).
+def box_maps(linear, roi_box, ref_box) -> tuple[torch.Tensor, torch.Tensor]:
+    """The box maps T(p) = L p + t (L (S, 3, 3), t (S, 3)) of S slots (module docstring, step 1).
 
     linear (S, 3, 3) the slot's map A; roi_box and ref_box are (centres (S, 3), sizes (S, 3),
-    rots (S, 3, 3)). Returns (S, M, 3).
+    rots (S, 3, 3)).
     """
     (ci, si, ri), (cj, sj, rj) = roi_box, ref_box
-    u = torch.einsum("sij,smj->smi", torch.linalg.inv(ri), points - ci[:, None]) / si.clamp_min(1e-3)[:, None]
     warped = linear @ ri
     warped = warped / warped.norm(dim=1, keepdim=True).clamp_min(1e-12)  # unit columns
-    q = cube_symmetries(points.device)  # (8, 3, 3)
+    q = cube_symmetries(linear.device)  # (8, 3, 3)
     cand = rj[:, None] @ q[None]  # (S, 8, 3, 3)
     score = (cand - warped[:, None]).square().sum((-1, -2))
     same_hand = torch.sign(torch.linalg.det(cand)) == torch.sign(torch.linalg.det(warped))[:, None]
     best = torch.where(same_hand, score, torch.full_like(score, float("inf"))).argmin(1)
-    qu = torch.einsum("sij,smj->smi", q[best], u)
-    return cj[:, None] + torch.einsum("sij,smj->smi", rj, qu * sj.clamp_min(1e-3)[:, None])
+    scale = sj.clamp_min(1e-3)[:, :, None] * q[best] / si.clamp_min(1e-3)[:, None, :]  # diag(S_j) Q diag(1/S_i)
+    lin = rj @ scale @ torch.linalg.inv(ri)
+    return lin, cj - torch.einsum("sij,sj->si", lin, ci)
+
+
+def box_snap(points, linear, roi_box, ref_box) -> torch.Tensor:
+    """Points (S, M, 3) of S slots snapped onto the reference boxes: T(p) of `box_maps`, (S, M, 3)."""
+    lin, off = box_maps(linear, roi_box, ref_box)
+    return torch.einsum("sij,smj->smi", lin, points) + off[:, None]
 
 
 def optimise_points(start, ref_points, ref_lengths, dots, gram, gram_batch, query_mask, cfg: MatchConfig):
@@ -127,16 +134,22 @@ def assign_points(points, ref_points, ref_lengths, query_mask, max_points: int) 
 
 @dataclass
 class FineResult:
-    """Per map c and RoI object i: snapped / optimised (C, Nr, M, 3) points (unmatched objects: the
-    global warp), object_cost (C, Nr), cost (C,) = mean over RoI objects, values (C, R, 3) spline
-    targets and `spline` (BatchedThinPlateSpline over the R flat RoI points; valid (C,) False where
-    the system was degenerate)."""
+    """Per map c and RoI object i: snapped / final (C, Nr, M, 3) points (unmatched objects: the global
+    warp), object_cost (C, Nr), cost (C,) = mean over RoI objects; mapped (C, R, 3) = F at the R flat
+    RoI points; `displacement(c)` the AnalogyMap keyword arguments of map c's d(x)."""
 
     snapped: torch.Tensor
     optimised: torch.Tensor
     object_cost: torch.Tensor
     cost: torch.Tensor
-    spline: BatchedThinPlateSpline
+    mapped: torch.Tensor
+    valid: torch.Tensor  # (C,) False: the spline's / bumps' system was degenerate (left out of the map)
+    arrays: dict  # AnalogyMap field -> (C, ...) tensor
+    bump_width: float = 0.0
+
+    def displacement(self, c: int) -> dict:
+        out = {k: v[c].cpu().numpy() for k, v in self.arrays.items() if bool(self.valid[c]) or k.startswith("part_")}
+        return {**out, "bump_width": self.bump_width} if "bump_weights" in out else out
 
 
 def run_fine(linear, offset, match, coarse_point_cost, roi_points, roi_mask, f_roi, roi_box,
@@ -156,15 +169,17 @@ def run_fine(linear, offset, match, coarse_point_cost, roi_points, roi_mask, f_r
     c_idx, i_idx = active[:, 0], active[:, 1]
     u_idx = ref_slot[match[c_idx, i_idx]]
     with torch.no_grad():
-        snapped = box_snap(roi_points[i_idx], linear[c_idx], tuple(b[i_idx] for b in roi_box),
-                           tuple(b[u_idx] for b in ref_box))
+        part_linear, part_offset = box_maps(linear[c_idx], tuple(b[i_idx] for b in roi_box),
+                                            tuple(b[u_idx] for b in ref_box))
+        snapped = torch.einsum("sij,smj->smi", part_linear, roi_points[i_idx]) + part_offset[:, None]
         dots = torch.einsum("smd,snd->smn", f_roi[i_idx], f_ref[u_idx])
         gram = f_ref @ f_ref.transpose(1, 2)
-    final, point_cost = optimise_points(snapped, ref_points[u_idx], ref_lengths[u_idx], dots, gram, u_idx,
-                                        roi_mask[i_idx], cfg)
-    if cfg.local_assign != "none" and len(final):
-        final = assign_points(snapped if cfg.local_assign == "snap" else final, ref_points[u_idx],
-                              ref_lengths[u_idx], roi_mask[i_idx], cfg.assign_max_points)
+    slot_ref = (ref_points[u_idx], ref_lengths[u_idx])
+    # The cost (step 3): the field distance the object's points reach near the snap.
+    moved, point_cost = optimise_points(snapped, *slot_ref, dots, gram, u_idx, roi_mask[i_idx], cfg)
+    final = snapped if cfg.local_assign == "snap" else moved
+    if cfg.local_assign != "none" and len(final) and not (cfg.local_displacement == "parts" and cfg.bump_width == 0):
+        final = assign_points(final, *slot_ref, roi_mask[i_idx], cfg.assign_max_points)
     with torch.no_grad():
         optimised = warped.clone()
         optimised[c_idx, i_idx] = final
@@ -179,9 +194,43 @@ def run_fine(linear, offset, match, coarse_point_cost, roi_points, roi_mask, f_r
         cost = object_cost.mean(1)
         centres = roi_points[roi_mask].to(torch.float64)  # (R, 3), the flat RoI order
         values = (optimised - warped)[:, roi_mask].to(torch.float64)  # (C, R, 3)
-        if len(centres) > cfg.max_spline_centres:  # bounded memory and K^3 time (MatchConfig)
-            keep = farthest_point_sample(centres[None].float(), cfg.max_spline_centres)[0]
-            centres, values = centres[keep], values[:, keep]
-        spline = fit_thin_plate_batched(centres[None].expand(num_maps, -1, -1).contiguous(), values.contiguous(),
-                                        cfg.local_rbf_smoothing, strict=False)
-    return FineResult(snapped_all, optimised, object_cost, cost, spline)
+        base = warped[:, roi_mask].to(torch.float64)
+        if cfg.local_displacement == "spline":
+            return _with_spline(cfg, snapped_all, optimised, object_cost, cost, centres, values, base)
+        lin_all = linear.double()[:, None].repeat(1, num_roi, 1, 1)  # unmatched objects: T_i = G
+        off_all = offset.double()[:, None].repeat(1, num_roi, 1)
+        lin_all[c_idx, i_idx], off_all[c_idx, i_idx] = part_linear.double(), part_offset.double()
+        boxes = tuple(b.double() for b in roi_box)
+        parts = parts_displacement(centres, lin_all - linear.double()[:, None], off_all - offset.double()[:, None],
+                                   *boxes, cfg.part_blend)  # (C, R, 3)
+        arrays = {"part_linear": lin_all, "part_offset": off_all,
+                  **{k: b[None].expand(num_maps, *b.shape) for k, b in zip(("part_centres", "part_sizes", "part_rots"), boxes)},
+                  "part_blend": torch.tensor(cfg.part_blend, dtype=torch.float64).expand(num_maps, 3)}
+        valid = torch.ones(num_maps, dtype=torch.bool, device=device)
+        mapped = base + parts
+        if cfg.bump_width > 0:
+            keep = _fit_subset(centres, cfg)
+            fit_at = centres[keep][None].expand(num_maps, -1, -1)
+            weights, valid = fit_bumps(fit_at, (values - parts)[:, keep], cfg.bump_width, cfg.bump_smoothing)
+            mapped = mapped + torch.nan_to_num(bumps(centres, fit_at, weights, cfg.bump_width)) * valid[:, None, None]
+            arrays.update(bump_centres=fit_at, bump_weights=weights)
+    return FineResult(snapped_all, optimised, object_cost, cost, mapped, valid, arrays, float(cfg.bump_width))
+
+
+def _fit_subset(centres: torch.Tensor, cfg: MatchConfig) -> torch.Tensor:
+    """Rows of the RoI points that carry the spline / bumps: all, or a farthest-point subset of
+    max_spline_centres (bounded memory and K^3 time, MatchConfig)."""
+    if len(centres) <= cfg.max_spline_centres:
+        return torch.arange(len(centres), device=centres.device)
+    return farthest_point_sample(centres[None].float(), cfg.max_spline_centres)[0]
+
+
+def _with_spline(cfg: MatchConfig, snapped, optimised, object_cost, cost, centres, values, base) -> FineResult:
+    """`local_displacement = "spline"`: one thin-plate spline over the RoI points (module docstring)."""
+    num_maps, keep = len(values), _fit_subset(centres, cfg)
+    fit_centres, fit_values = centres[keep], values[:, keep]
+    spline = fit_thin_plate_batched(fit_centres[None].expand(num_maps, -1, -1).contiguous(), fit_values.contiguous(),
+                                    cfg.local_rbf_smoothing, strict=False)
+    mapped = base + torch.nan_to_num(spline(centres)) * spline.valid[:, None, None]
+    arrays = {"centres": spline.centres, "weights": spline.weights, "tail": spline.tail}
+    return FineResult(snapped, optimised, object_cost, cost, mapped, spline.valid, arrays)

@@ -4,15 +4,16 @@ Result maps are `AnalogyMap`s: F(x) = A x + b + d(x) for ANY point x (rows: x A^
 - A = `linear`: the refined coarse map: R_yaw(theta) . M . diag(exp(l)) (`scale_rot`, M the x-mirror
   or I) or a free 3x3 (`affine`);
 - b = `offset`, so that A x + b carries the RoI onto the reference;
-- d = thin-plate spline with centres at the RoI keypoints (target coordinates), weights and a
-  degree-1 tail, fitted to (optimised point - (A p + b)) (see `local.py`), so d is small and smooth
-  away from the RoI, where F falls back to the tail-corrected global map.
+- d = the fine stage's displacement (`local.py`, step 4), with F(p) ~ the final point of every RoI
+  point p: by default each RoI object's box map blended by distance to the RoI boxes plus small
+  Gaussian bumps (`blend.py`), so the space around the RoI follows its objects and F is the global
+  map A x + b far from them; or a thin-plate spline over the RoI points (`local_displacement`).
 `map.correspondence` rows are (target object index, reference object index) of the matched RoI
 objects; `map.cost` is the mean over RoI objects of their fine costs; `map.roi_points` the RoI
 keypoints (flat, object by object, in scene order).
 
 Stages and what is timed: coarse = global-field descriptors + candidates + refinement + object
-correspondence; fine = local-field descriptors + box snap + point optimisation + spline; total = all.
+correspondence; fine = local-field descriptors + box snap + assignment (or point optimisation) + displacement; total = all.
 
 Selection (§5.5): the coarse maps are ranked by most inliers, then coarse cost; the best
 `max(fine_candidates, topk_maps)` of them go through the fine stage and are ranked by fine cost; a
@@ -149,10 +150,8 @@ def find_analogy(target: MatchScene, reference: MatchScene, roi, local_field, gl
 
     with torch.no_grad():
         # Mapped RoI points of each map, for duplicate suppression (a degenerate spline counts as 0).
-        flat = torch.as_tensor(roi_flat, device=device, dtype=torch.float64)
         linear64, offset64 = coarse.linear[:keep].double(), coarse.offset[:keep].double()
-        mapped = torch.einsum("cij,rj->cri", linear64, flat) + offset64[:, None]
-        mapped = mapped + torch.nan_to_num(fine.spline(flat)) * fine.spline.valid[:, None, None]
+        mapped = fine.mapped
         order = torch.argsort(fine.cost)
         m, mp = match[order], mapped[order]
         same_match = (m[:, None] == m[None, :]).all(-1)
@@ -161,12 +160,13 @@ def find_analogy(target: MatchScene, reference: MatchScene, roi, local_field, gl
 
     order_list = order.cpu().tolist()  # building the output objects: at most topk_maps of them
     for c in order_list:
-        valid = bool(fine.spline.valid[c])
         corr, meta = _coarse_description(coarse, c, roi, cfg)
-        meta.update(spline_valid=valid, smoothing=float(cfg.local_rbf_smoothing))
-        result.maps.append(AnalogyMap.from_spline(
-            linear64[c], offset64[c], fine.spline[c] if valid else None, float(fine.cost[c]),
-            roi_points=roi_flat, correspondence=corr, meta=meta))
+        meta.update(displacement=cfg.local_displacement, displacement_valid=bool(fine.valid[c]))
+        if cfg.local_displacement == "spline":
+            meta.update(smoothing=float(cfg.local_rbf_smoothing))
+        result.maps.append(AnalogyMap(
+            linear64[c].cpu().numpy(), offset64[c].cpu().numpy(), cost=float(fine.cost[c]), roi_points=roi_flat,
+            correspondence=corr, meta=meta, **fine.displacement(c)))
         result.object_costs.append(fine.object_cost[c].cpu().numpy())
     if result.maps and result.maps[0].cost <= cfg.valid_threshold(local_field):
         result.best = result.maps[0]

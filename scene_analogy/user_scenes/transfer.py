@@ -50,12 +50,9 @@ _QUAT = ("qx", "qy", "qz", "qw")
 
 def map_in_frame(m: AnalogyMap, into_source: np.ndarray, into_target: np.ndarray) -> AnalogyMap:
     """The map G(x) = C_t^T F(C_s x) for file frames whose points turn into F's frame by the
-    rotations C_s (source) and C_t (target). Rotations keep distances, so the spline stays a
-    thin-plate spline: centres and weights are rotated, the tail conjugated."""
-    cs, ct = np.asarray(into_source, dtype=np.float64), np.asarray(into_target, dtype=np.float64)
-    tail = np.concatenate([m.tail[:1] @ ct, cs.T @ m.tail[1:] @ ct])
-    return AnalogyMap(ct.T @ m.linear @ cs, m.offset @ ct, m.centres @ cs, m.weights @ ct, tail, m.cost,
-                      m.roi_points @ cs, m.correspondence, m.meta)
+    rotations C_s (source) and C_t (target) (`AnalogyMap.in_frame`: rotations keep distances, so the
+    spline, the object parts and the bumps keep their forms)."""
+    return m.in_frame(into_source, into_target)
 
 
 def _yaw_rotations(yaw: np.ndarray, up: str) -> np.ndarray:
