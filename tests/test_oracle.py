@@ -92,9 +92,12 @@ def test_oracle_finds_the_right_objects_with_our_fine_stage(examples, samples, g
     for res, ex in zip(results, examples):
         best = res.best
         assert sorted(best.correspondence.tolist()) == sorted(np.stack([ex.roi, ex.gt_objects], 1).tolist())
-        # A fine-stage map: a fitted displacement spline over the RoI points, not the coarse map alone.
-        assert best.meta["spline_valid"] and not best.meta.get("coarse_only", False)
-        assert len(best.centres) == len(best.roi_points) and res.timings["fine"] > 0
+        # A fine-stage map: a fitted displacement over the RoI points, not the coarse map alone.
+        assert best.meta["displacement_valid"] and not best.meta.get("coarse_only", False)
+        # The default displacement (MatchConfig.local_displacement "parts"): a box map per RoI object
+        # and a bump at every RoI point; the spline form fits its centres at the RoI points instead.
+        assert len(best.part_linear) == len(ex.roi) and len(best.bump_centres) == len(best.roi_points)
+        assert res.timings["fine"] > 0
         affine = best.roi_points @ best.linear.T + best.offset
         assert np.abs(best.apply(best.roi_points) - affine).max() > 1e-3
 
