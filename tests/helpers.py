@@ -72,3 +72,14 @@ def write_tiny_triplet_root(root, num_train: int = 8, num_test: int = 4, seed: i
             anchor = random_scene(pool, int(rng.integers(4, 9)), rng, split)
             write_triplet(root / f"{split}_scene_{i}" / "scene.npz", make_triplet(anchor, pool, sampler, cfg, rng))
     return root
+
+
+def assert_jacobian_matches_finite_differences(amap, points, step: float = 1e-6, atol: float = 1e-6, **kwargs) -> None:
+    """`amap.jacobian(points, **kwargs)` against central finite differences of `amap.apply`."""
+    jac = amap.jacobian(points, **kwargs)
+    assert jac.shape == (len(points), 3, 3)
+    for j in range(3):
+        delta = np.zeros(3)
+        delta[j] = step
+        numeric = (amap.apply(points + delta) - amap.apply(points - delta)) / (2 * step)
+        np.testing.assert_allclose(jac[:, :, j], numeric, atol=atol)

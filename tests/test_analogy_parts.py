@@ -12,6 +12,7 @@ from scene_analogy.match.analogy_map import AnalogyMap
 from scene_analogy.match.blend import box_distance, fit_bumps, part_weights
 from scene_analogy.ops.geometry import MIRROR_X, yaw_matrix
 from scene_analogy.user_scenes.formats import UP_ROTATIONS
+from tests.helpers import assert_jacobian_matches_finite_differences
 
 BLEND = (0.1, 0.5, 1.5)
 
@@ -70,13 +71,7 @@ def test_point_maps_alike_alone_or_in_a_cloud_and_chunks():
 def test_jacobian_matches_finite_differences():
     amap = _parts_map()
     points = np.random.default_rng(3).uniform(-1, 4, (40, 3))
-    jac = amap.jacobian(points, chunk_size=16)
-    step = 1e-6
-    for j in range(3):
-        delta = np.zeros(3)
-        delta[j] = step
-        numeric = (amap.apply(points + delta) - amap.apply(points - delta)) / (2 * step)
-        np.testing.assert_allclose(jac[:, :, j], numeric, atol=1e-6)
+    assert_jacobian_matches_finite_differences(amap, points, chunk_size=16)
 
 
 def test_in_frame_is_the_conjugate():

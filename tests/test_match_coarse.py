@@ -83,13 +83,14 @@ def test_footprint_iou_hand_values():
     assert iou[0, 1] == pytest.approx(1 / 3, abs=0.02) and iou[1, 0] == pytest.approx(iou[0, 1])
 
 
-@pytest.fixture(scope="module")
-def coarse_inputs():
+def _copy_inputs(yaw: float, scale: float):
+    """run_coarse inputs: RoI objects 0-2 of a random box scene against its copy turned by `yaw`,
+    mirrored, scaled by `scale` and shifted (an untrained one-layer field)."""
     torch.manual_seed(0)
     field = FieldConfig(num_layers=1, feedforward=32, max_neighbors=16).build().eval()
     rng = np.random.default_rng(1)
     target = box_keypoint_scene(random_scene(stub_pool(), 8, rng), 30, rng)
-    ref = transformed_copy(target, np.pi / 2, True, 1.0, [3.0, 0.0, -2.0])
+    ref = transformed_copy(target, yaw, True, scale, [3.0, 0.0, -2.0])
     roi = np.array([0, 1, 2])
     index, mask = pad_objects(target, roi)
     roi_points = torch.as_tensor(target.points[index[mask]])
@@ -99,6 +100,11 @@ def coarse_inputs():
         f_ref = field.describe(ref.points[obj], ref.points, ref.labels)
     return (roi_points, f_roi, _boxes(target, roi), torch.as_tensor(target.class_ids[roi]),
             torch.as_tensor(ref.points[obj]), f_ref, _boxes(ref, slice(None)), torch.as_tensor(ref.class_ids))
+
+
+@pytest.fixture(scope="module")
+def coarse_inputs():
+    return _copy_inputs(np.pi / 2, 1.0)
 
 
 @pytest.mark.parametrize("mapping", ["scale_rot", "affine"])
@@ -185,21 +191,8 @@ def test_box_yaws_of_a_grid_turn_are_the_grid():
 def test_box_yaws_find_a_37_degree_copy_without_refinement():
     """The coarse stage alone, no refinement step: on a 37-degree, mirrored copy the box-frame
     candidate of the right objects is the true map (cost ~ 0); the best grid candidate is not."""
-    torch.manual_seed(0)
-    field = FieldConfig(num_layers=1, feedforward=32, max_neighbors=16).build().eval()
-    rng = np.random.default_rng(1)
-    target = box_keypoint_scene(random_scene(stub_pool(), 8, rng), 30, rng)
     yaw = np.deg2rad(37.0)
-    ref = transformed_copy(target, yaw, True, 1.1, [3.0, 0.0, -2.0])
-    roi = np.array([0, 1, 2])
-    index, mask = pad_objects(target, roi)
-    roi_points = torch.as_tensor(target.points[index[mask]])
-    obj = np.nonzero(ref.instance >= 0)[0]
-    with torch.no_grad():
-        f_roi = field.describe(roi_points, target.points, target.labels)
-        f_ref = field.describe(ref.points[obj], ref.points, ref.labels)
-    inputs = (roi_points, f_roi, _boxes(target, roi), torch.as_tensor(target.class_ids[roi]),
-              torch.as_tensor(ref.points[obj]), f_ref, _boxes(ref, slice(None)), torch.as_tensor(ref.class_ids))
+    inputs = _copy_inputs(yaw, 1.1)
     truth = torch.as_tensor(true_linear(yaw, True, 1.1), dtype=torch.float32)
     boxes = run_coarse(*inputs, MatchConfig(refine_steps=0, candidate_yaws="boxes"))
     assert torch.allclose(boxes.linear[0], truth, atol=1e-3) and boxes.match[0].tolist() == [0, 1, 2]

@@ -12,16 +12,16 @@ Result maps are `AnalogyMap`s: F(x) = A x + b + d(x) for ANY point x (rows: x A^
 objects; `map.cost` is the mean over RoI objects of their fine costs; `map.roi_points` the RoI
 keypoints (flat, object by object, in scene order).
 
-Stages and what is timed: coarse = global-field descriptors + candidates + refinement + object
-correspondence; fine = local-field descriptors + box snap + assignment (or point optimisation) + displacement; total = all.
+Timed stages: coarse = descriptors, candidates, refinement, object correspondence; fine = the rest.
 
-Selection (§5.5): the coarse maps are ranked by most inliers, then coarse cost; the best
-`max(fine_candidates, topk_maps)` of them go through the fine stage and are ranked by fine cost; a
+Selection (§5.5): the coarse maps are ranked by most inliers, then coarse cost + the bearing and
+relation terms (`coarse.bearing_mismatch`, `relations.py`); the best `max(fine_candidates,
+topk_maps)` of them go through the fine stage and are ranked by fine cost; a
 map is a near-duplicate of a better one when it has the same object correspondence or its mapped RoI
 points lie within `duplicate_dist` (mean) of the better map's; the best `topk_maps` survivors are
 returned. `best` is the first one unless its cost exceeds `local_valid_thres` ("no analogy").
-Why fine_candidates = 1, the bearing term, the point assignment and the 0.6 threshold (numbers and
-commands): docs/decisions.md, the three "Matcher" sections.
+Why fine_candidates = 1, the bearing and relation terms, the point assignment and the 0.6 threshold
+(numbers and commands): docs/decisions.md, the "Matcher" sections.
 """
 
 from __future__ import annotations
