@@ -307,7 +307,11 @@ def run_coarse(roi_points, f_roi, roi_boxes, roi_classes, ref_points, f_ref, ref
                                     ref_boxes[1], cfg.global_num_rot, cfg.mirror, roi_boxes[2], ref_boxes[2],
                                     cfg.candidate_yaws)
         num_candidates = len(cands.linear)
-        cost = score_maps(cands.linear, cands.offset, roi_points, ref_points, dots, gram, cfg).mean(1)
+        # The first ranking of all candidates reads the refinement's subset of RoI points (its mean
+        # cost estimates the full one, MatchConfig.refine_points): with thousands of RoI points x
+        # hundreds of candidates, scoring every point was most of a large pair's time.
+        rows = slice(None) if refine_subset is None else refine_subset
+        cost = score_maps(cands.linear, cands.offset, roi_points[rows], ref_points, dots[rows], gram, cfg).mean(1)
         ranked = torch.argsort(torch.where(cost < cfg.global_dist_valid_thres, cost, torch.full_like(cost, float("inf"))))
         num_valid = int((cost < cfg.global_dist_valid_thres).sum())
         cands = cands.take(ranked[:min(cfg.global_topk, num_valid)])

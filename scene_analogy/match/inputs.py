@@ -36,9 +36,12 @@ DEFAULT_VALID_THRES = 0.6
 class MatchConfig:
     """Matcher settings (DESIGN §5). Distances are metres, costs are descriptor distances in [0, 2].
 
-    local_lr = 1e-3 (measured; with local_assign "optimised" / "none" only, "snap" optimises nothing):
-    Adam moves a coordinate by at most ~lr per step, so 100 steps bound the drift of a point to
-    ~0.1 m per axis. The box snap already lands within centimetres when the coarse map is right, so
+    local_steps = 25, local_lr = 4e-3: Adam moves a coordinate by at most ~lr per step, so the steps
+    bound the drift of a point to ~0.1 m per axis, as 100 steps of 1e-3 did (the earlier default: the
+    same maps and nearly the same costs on the calibration pairs in a quarter of the time,
+    docs/decisions.md "Speed: fewer steps"). With local_assign "snap" the points only measure the
+    field's cost near the snap; with "optimised" / "none" they are the map (lr 1e-3 x 100 was measured
+    for those modes). The box snap already lands within centimetres when the coarse map is right, so
     the field only has to polish. On a 1.2x-rescaled, rotated, mirrored
     copy of a scene (untrained field: descriptors no longer agree exactly) PCP@0.10 of the final
     map was 0.98 / 0.94 / 0.89 for local_lr 1e-3 / 2e-3 / 5e-3: larger steps let the points wander
@@ -61,7 +64,12 @@ class MatchConfig:
     relational term"); like the bearing term it reads box fronts, so own-data boxes set it to 0.
     refine_points = 16: the refinement's cost is a mean over RoI points, and 16 farthest-point
     samples per object estimate it well: on 100 held-out synthetic pairs PCP@0.25 was 0.586 with 16
-    and 0.587 with all 50, for 24 % less CPU per pair. The final costs use every point.
+    and 0.587 with all 50, for 24 % less CPU per pair. The same subset ranks all candidates first;
+    the final costs of the survivors use every point.
+    refine_steps = 0: with candidate yaws from the box frames and the box snap of the fine stage, the
+    100 Adam steps of the refinement changed no metric on the calibration pairs (docs/decisions.md,
+    "Speed: fewer steps") and took 40 % of a pair; own-data pairs (axis-aligned fitted boxes) gave the
+    same maps without them too (`benchmarks/own_data.py`).
     candidate_yaws = "boxes": the grid of global_num_rot yaws turned to each object pair's relative box
     yaw (`coarse.generate_candidates`); chosen over the plain grid, grid + boxes and a grid of 8 on
     the calibration sets (docs/decisions.md, "Coarse stage: candidate yaws").
@@ -82,14 +90,14 @@ class MatchConfig:
     global_mapping_type: str = "scale_rot"
     global_topk: int = 30
     nms_iou: float = 0.5
-    refine_steps: int = 100
+    refine_steps: int = 0  # Adam steps on the coarse survivors; 0: box-frame candidates as they are (see above)
     refine_lr: float = 1e-3
     refine_points: int = 16  # per RoI object: farthest-point subset driving the refinement (0 = all)
     idw_k: int = 5
     idw_eps: float = 0.01  # metres; w = 1 / sqrt(d^2 + eps^2): finite weights and gradients at d = 0
     inlier_dist: float = 2.0
-    local_steps: int = 100
-    local_lr: float = 1e-3
+    local_steps: int = 25
+    local_lr: float = 4e-3
     local_rbf_smoothing: float = 0.5
     max_spline_centres: int = 1024  # larger RoIs: the spline goes through a farthest-point subset
     local_valid_thres: float | None = None  # None: the local field's calibrated threshold (see above)
@@ -103,6 +111,7 @@ class MatchConfig:
     bump_smoothing: float = 1.0  # ridge of the bumps' fit (kernel diagonal 1): larger = smoother, less exact
     topk_maps: int = 1
     fine_candidates: int = 1  # best coarse maps (most inliers, then cost) through the fine stage (>= topk_maps)
+    context_keypoints: int = 64  # per object: denser objects reach the field through an FPS subset (MatchScene.context)
     duplicate_dist: float = 0.1  # maps whose mapped RoI points differ by less (mean, metres) are duplicates
     fine: bool = True  # False: the coarse-only ablation (maps = refined coarse maps, see pipeline.py)
     device: str = "cpu"
@@ -123,7 +132,7 @@ class MatchConfig:
         for name in ("global_num_rot", "global_topk", "idw_k", "topk_maps", "fine_candidates", "max_spline_centres"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("refine_steps", "local_steps", "refine_points"):
+        for name in ("refine_steps", "local_steps", "refine_points", "context_keypoints"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
@@ -232,6 +241,26 @@ class MatchScene:
         """(points (P, 3) float32, labels (P,) long) on `device`."""
         return (torch.as_tensor(self.points, device=device),
                 torch.as_tensor(self.labels, device=device))
+
+    def context(self, per_object: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The keypoints the field reads as context, as `tensors`: every object with more than
+        `per_object` keypoints is seen through a farthest-point subset of that many (the floor plan
+        and smaller objects whole; 0: everything). The descriptor reads the nearest keypoints, so a
+        densely sampled object would otherwise fill every token and change what the field sees."""
+        points, labels = self.tensors(device)
+        counts = np.bincount(self.instance[self.instance >= 0], minlength=len(self))
+        if per_object <= 0 or counts.max(initial=0) <= per_object:
+            return points, labels
+        from scene_analogy.ops.neighbors import farthest_point_sample
+
+        dense = np.nonzero(counts > per_object)[0]
+        index, _ = pad_objects(self, dense)
+        lengths = torch.as_tensor(counts[dense], device=device)
+        picks = farthest_point_sample(points[torch.as_tensor(index, device=device)], per_object, lengths)
+        keep = ~np.isin(self.instance, dense)
+        keep[np.take_along_axis(index, picks.cpu().numpy(), 1).reshape(-1)] = True
+        keep = torch.as_tensor(keep, device=device)
+        return points[keep], labels[keep]
 
 
 def pad_objects(scene: MatchScene, objects: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -106,29 +106,27 @@ def assign_points(points, ref_points, ref_lengths, query_mask, max_points: int) 
     """Move each slot's points (S, M, 3) onto distinct keypoints of its reference object (S, Mr, 3):
     the one-to-one assignment of least total squared distance (module docstring, step 3).
 
-    All slots are solved in one `linear_sum_assignment` over a block-diagonal cost (other slots'
-    keypoints forbidden); each row also has its own "stay" column, dearer than any real keypoint,
-    taken only when its object has fewer keypoints than points. Slots with more than `max_points`
-    points are left as they are (the dense cost would be M^2 per slot)."""
+    Slots are independent problems, solved one `linear_sum_assignment` each (scipy has no batched
+    solver; one block-diagonal problem over all slots cost O((S M)^2) memory and more time). Each row
+    also has its own "stay" column, dearer than any real keypoint, taken only when its object has
+    fewer keypoints than points. Slots with more than `max_points` points are left as they are (the
+    dense cost is M^2 per slot)."""
     from scipy.optimize import linear_sum_assignment
 
-    mr = ref_points.shape[1]
-    rows_ok = (query_mask & (query_mask.sum(1, keepdim=True) <= max_points)).cpu().numpy()
-    cols_ok = (torch.arange(mr, device=points.device)[None] < ref_lengths[:, None]).cpu().numpy()
-    row_slot, row_pt = np.nonzero(rows_ok)
-    col_slot, col_pt = np.nonzero(cols_ok & rows_ok.any(1, keepdims=True))
-    if len(row_slot) == 0 or len(col_slot) == 0:
-        return points
+    counts = query_mask.sum(1).cpu().numpy()
+    lengths = ref_lengths.cpu().numpy()
     pts, ref = points.detach().double().cpu().numpy(), ref_points.detach().double().cpu().numpy()
-    sq = ((pts[row_slot, row_pt][:, None] - ref[col_slot, col_pt][None]) ** 2).sum(-1)  # (rows, cols)
-    sq[row_slot[:, None] != col_slot[None]] = np.inf
-    stay = np.full((len(row_slot), len(row_slot)), np.inf)
-    np.fill_diagonal(stay, _STAY_COST)
-    rows, cols = linear_sum_assignment(np.concatenate([sq, stay], axis=1))
-    moved = cols < len(col_slot)
+    mask = query_mask.cpu().numpy()
     out = points.clone()
-    target = torch.as_tensor(ref[col_slot[cols[moved]], col_pt[cols[moved]]], dtype=points.dtype, device=points.device)
-    out[torch.as_tensor(row_slot[rows[moved]]), torch.as_tensor(row_pt[rows[moved]])] = target
+    for slot in np.nonzero((counts > 0) & (counts <= max_points) & (lengths > 0))[0]:
+        rows_pt = np.nonzero(mask[slot])[0]
+        sq = ((pts[slot, rows_pt][:, None] - ref[slot, : lengths[slot]][None]) ** 2).sum(-1)  # (m, mr)
+        stay = np.full((len(rows_pt), len(rows_pt)), np.inf)
+        np.fill_diagonal(stay, _STAY_COST)
+        rows, cols = linear_sum_assignment(np.concatenate([sq, stay], axis=1))
+        moved = cols < lengths[slot]
+        out[slot, torch.as_tensor(rows_pt[rows[moved]], device=points.device)] = torch.as_tensor(
+            ref[slot, cols[moved]], dtype=points.dtype, device=points.device)
     return out
 
 

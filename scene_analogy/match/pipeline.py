@@ -58,9 +58,9 @@ class AnalysisResult:
     num_candidates: int = 0
 
 
-def _describe(field_module, scene: MatchScene, query: np.ndarray, device) -> torch.Tensor:
-    """Descriptors (Q, D) at query points in the full scene context, on `device`."""
-    points, labels = scene.tensors(field_module.device)
+def _describe(field_module, scene: MatchScene, query: np.ndarray, device, context_keypoints: int = 0) -> torch.Tensor:
+    """Descriptors (Q, D) at query points in the scene's context (`MatchScene.context`), on `device`."""
+    points, labels = scene.context(context_keypoints, field_module.device)
     q = torch.as_tensor(query, dtype=torch.float32, device=field_module.device)
     with torch.no_grad():
         out = field_module(q[None], points[None], labels[None])[0]
@@ -106,8 +106,8 @@ def find_analogy(target: MatchScene, reference: MatchScene, roi, local_field, gl
     if len(ref_obj) == 0 or len(reference) == 0:
         result.timings = {"coarse": time.perf_counter() - start, "fine": 0.0, "total": time.perf_counter() - start}
         return result
-    f_roi = _describe(global_field, target, roi_flat, device)
-    f_ref = _describe(global_field, reference, reference.points[ref_obj], device)
+    f_roi = _describe(global_field, target, roi_flat, device, cfg.context_keypoints)
+    f_ref = _describe(global_field, reference, reference.points[ref_obj], device, cfg.context_keypoints)
     roi_classes = torch.as_tensor(target.class_ids[roi], device=device)
     ref_classes = torch.as_tensor(reference.class_ids, device=device)
     roi_box = _boxes(target, roi, device)
@@ -136,8 +136,8 @@ def find_analogy(target: MatchScene, reference: MatchScene, roi, local_field, gl
     else:
         f_ref_local = torch.zeros(len(used), ref_index.shape[1], f_ref.shape[1], device=device)
         f_ref_local[torch.as_tensor(ref_mask, device=device)] = _describe(
-            local_field, reference, reference.points[ref_index[ref_mask]], device)
-        f_roi_local = _describe(local_field, target, roi_flat, device)
+            local_field, reference, reference.points[ref_index[ref_mask]], device, cfg.context_keypoints)
+        f_roi_local = _describe(local_field, target, roi_flat, device, cfg.context_keypoints)
     f_roi_pad = torch.zeros(roi_mask.shape + (f_roi_local.shape[1],), device=device)
     f_roi_pad[roi_mask] = f_roi_local
     ref_slot = torch.full((len(reference),), -1, dtype=torch.long, device=device)

@@ -132,6 +132,8 @@ def _select_nearest(
     idx_out = torch.zeros((batch, num_query, k), dtype=torch.long, device=query.device)
     if k_found == 0 or num_query == 0:
         return sq_out, idx_out
+    if query.device.type == "cpu" and num_points >= TREE_MIN_POINTS and num_query >= TREE_MIN_POINTS:
+        return _select_nearest_tree(query, points, k, k_found, points_lengths, sq_out, idx_out)
     padding = None
     if points_lengths is not None:
         arange = torch.arange(num_points, device=points.device)
@@ -147,6 +149,32 @@ def _select_nearest(
             values, indices = torch.topk(sq, k_found, dim=-1, largest=False, sorted=True)
             sq_out[:, start:stop, :k_found] = values
             idx_out[:, start:stop, :k_found] = indices
+    return sq_out, idx_out
+
+
+# Large clouds on the CPU: a k-d tree per cloud (scipy) instead of Q x P distances, so a search
+# grows as Q log P rather than Q P. Below this many points (and queries) brute force is faster.
+TREE_MIN_POINTS = 4096
+
+
+def _select_nearest_tree(query, points, k, k_found, points_lengths, sq_out, idx_out):
+    """`_select_nearest` through scipy's cKDTree: the tree picks the k nearest, and their squared
+    distances are recomputed as `_paired_sq_dist` does, so selection and returned distances stay the
+    same float operations (ties between equal distances may order differently from brute force)."""
+    from scipy.spatial import cKDTree
+
+    with torch.no_grad():
+        for b in range(query.shape[0]):  # one tree per cloud: clouds differ
+            length = points.shape[1] if points_lengths is None else int(points_lengths[b])
+            found = min(k_found, length)
+            if found == 0:
+                continue
+            cloud = points[b, :length].detach().double().numpy()
+            _, idx = cKDTree(cloud).query(query[b].detach().double().numpy(), k=found)
+            idx = torch.as_tensor(idx.reshape(query.shape[1], found), dtype=torch.long)
+            sq = _paired_sq_dist(query[b:b + 1].detach(), gather(points[b:b + 1].detach(), idx[None]))[0]
+            sq, order = torch.sort(sq, dim=-1)
+            sq_out[b, :, :found], idx_out[b, :, :found] = sq, torch.gather(idx, 1, order)
     return sq_out, idx_out
 
 
