@@ -25,7 +25,7 @@ def test_chunked_scoring_equals_one_batch(monkeypatch):
     roi, ref = torch.randn(num_roi, 3, generator=gen), 2 * torch.randn(num_ref, 3, generator=gen)
     f_roi = torch.nn.functional.normalize(torch.randn(num_roi, 16, generator=gen), dim=1)
     f_ref = torch.nn.functional.normalize(torch.randn(num_ref, 16, generator=gen), dim=1)
-    args = (linear, offset, roi, ref, f_roi @ f_ref.T, f_ref @ f_ref.T, MatchConfig())
+    args = (linear, offset, roi, ref, f_roi @ f_ref.T, f_ref, MatchConfig())
     whole = coarse.score_maps(*args)
     monkeypatch.setattr(coarse, "SCORE_CHUNK_POINTS", 3 * num_roi - 5)  # chunks of 2 maps, the last of 1
     chunked = coarse.score_maps(*args)

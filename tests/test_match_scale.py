@@ -84,3 +84,17 @@ def test_assignment_solves_each_slot_on_its_own():
             swapped = out[0].clone()
             swapped[[i, j]] = swapped[[j, i]]
             assert cost(out[0]) <= cost(swapped) + 1e-9
+
+
+def test_idw_cost_from_descriptors_equals_the_gram_matrix():
+    from scene_analogy.match.idw import idw_cost
+
+    g = torch.Generator().manual_seed(2)
+    query, points = torch.rand(2, 30, 3, generator=g), torch.rand(2, 40, 3, generator=g)
+    f_t = torch.nn.functional.normalize(torch.randn(2, 30, 8, generator=g), dim=-1)
+    desc = torch.nn.functional.normalize(torch.randn(2, 40, 8, generator=g), dim=-1)
+    dots, gram = f_t @ desc.transpose(1, 2), desc @ desc.transpose(1, 2)
+    lengths = torch.tensor([40, 25])
+    with_gram = idw_cost(query, points, dots, gram, 5, 0.01, points_lengths=lengths)
+    from_desc = idw_cost(query, points, dots, None, 5, 0.01, points_lengths=lengths, ref_desc=desc)
+    torch.testing.assert_close(from_desc, with_gram, rtol=1e-5, atol=1e-6)

@@ -63,7 +63,7 @@ def box_fit_stage(roi_points, f_roi, roi_boxes, roi_classes, ref_points, f_ref, 
         linear, offset = fit_similarity(src.cpu().numpy(), dst.cpu().numpy(), None if votes == 0 else votes > 0)
         linear = torch.as_tensor(linear, dtype=torch.float32, device=roi_points.device)[None]
         offset = torch.as_tensor(offset, dtype=torch.float32, device=roi_points.device)[None]
-        point_cost = score_maps(linear, offset, roi_points, ref_points, f_roi @ f_ref.T, f_ref @ f_ref.T, cfg)
+        point_cost = score_maps(linear, offset, roi_points, ref_points, f_roi @ f_ref.T, f_ref, cfg)
         boxes = warped_footprints(linear, offset, *roi_boxes).cpu().numpy()
     return CoarseResult(linear, offset, (torch.linalg.det(linear) < 0), point_cost.mean(1), point_cost,
                         partner[None], ok.sum()[None], 1, boxes, boxes)

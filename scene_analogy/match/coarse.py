@@ -154,7 +154,7 @@ def footprint_iou(quads: torch.Tensor) -> torch.Tensor:
     return (inter / union.clamp_min(1e-12)).mean(-1)
 
 
-def refine_maps(cands: Candidates, roi_points, ref_points, dots, gram, cfg: MatchConfig, subset=None):
+def refine_maps(cands: Candidates, roi_points, ref_points, dots, ref_desc, cfg: MatchConfig, subset=None):
     """Batched Adam on the coarse cost (module docstring). Returns linear (C, 3, 3), offset (C, 3),
     per-point costs (C, R) of the refined maps (exact neighbour search, no grad).
 
@@ -194,6 +194,8 @@ def refine_maps(cands: Candidates, roi_points, ref_points, dots, gram, cfg: Matc
         return cost.reshape(num, num_roi)
 
     if cfg.refine_steps > 0 and num > 0:
+        with torch.no_grad():
+            gram = ref_desc @ ref_desc.T  # (P, P): read by every step, so formed once
         optimiser = torch.optim.Adam(free, lr=cfg.refine_lr)
         near = None
         for step in range(cfg.refine_steps):
@@ -208,7 +210,7 @@ def refine_maps(cands: Candidates, roi_points, ref_points, dots, gram, cfg: Matc
     with torch.no_grad():
         linear = linear_of().detach()
         offset = free[-1].detach() - linear @ mu
-        point_cost = score_maps(linear, offset, all_points, ref_points, all_dots, gram, cfg)
+        point_cost = score_maps(linear, offset, all_points, ref_points, all_dots, ref_desc, cfg)
     return linear, offset, point_cost
 
 
@@ -265,14 +267,16 @@ class CoarseResult:
     refined_boxes: np.ndarray
 
 
-# Warped points scored at once by `score_maps`: its intermediates take ~0.5 kB per point (k x k int64
-# Gram indices and gathered values), so 2^20 points keep it near 0.5 GB whatever C x R is.
-SCORE_CHUNK_POINTS = 1 << 20
+# Warped points scored at once by `score_maps`: its intermediates take ~6 kB per point (the k
+# gathered D-dim reference descriptors, k = 5, D = 256), so 2^15 points keep it near 0.2 GB.
+SCORE_CHUNK_POINTS = 1 << 15
 
 
-def score_maps(linear, offset, roi_points, ref_points, dots, gram, cfg: MatchConfig) -> torch.Tensor:
+def score_maps(linear, offset, roi_points, ref_points, dots, ref_desc, cfg: MatchConfig) -> torch.Tensor:
     """Per-point coarse costs (C, R) of C fixed maps (exact neighbours, no grad), a chunk of
-    candidates at a time (each point's cost depends on its own map only, so chunking changes nothing)."""
+    candidates at a time (each point's cost depends on its own map only, so chunking changes nothing).
+    ref_desc (P, D): the reference descriptors, whose Gram entries are formed where needed (no P x P
+    matrix: it was quadratic in the reference's size)."""
     num, num_roi = len(linear), len(roi_points)
     if num == 0:
         return roi_points.new_zeros(0, num_roi)
@@ -285,8 +289,8 @@ def score_maps(linear, offset, roi_points, ref_points, dots, gram, cfg: MatchCon
             count = chunk.stop - chunk.start
             warped = (torch.einsum("cij,rj->cri", linear[chunk], roi_points) + offset[chunk, None]).reshape(1, -1, 3)
             rows = torch.arange(count * num_roi, device=roi_points.device) % num_roi
-            cost = idw_cost(warped, ref_points[None], dots[None], gram[None], cfg.idw_k, cfg.idw_eps,
-                            dots_batch=zero, dots_rows=rows, gram_batch=zero)
+            cost = idw_cost(warped, ref_points[None], dots[None], None, cfg.idw_k, cfg.idw_eps,
+                            dots_batch=zero, dots_rows=rows, gram_batch=zero, ref_desc=ref_desc[None])
             out.append(cost.reshape(count, num_roi))
     return torch.cat(out)
 
@@ -302,7 +306,6 @@ def run_coarse(roi_points, f_roi, roi_boxes, roi_classes, ref_points, f_ref, ref
     """
     with torch.no_grad():
         dots = f_roi @ f_ref.T  # (R, Pf)
-        gram = f_ref @ f_ref.T  # (Pf, Pf)
         cands = generate_candidates(roi_classes, roi_boxes[0], roi_boxes[1], ref_classes, ref_boxes[0],
                                     ref_boxes[1], cfg.global_num_rot, cfg.mirror, roi_boxes[2], ref_boxes[2],
                                     cfg.candidate_yaws)
@@ -311,7 +314,7 @@ def run_coarse(roi_points, f_roi, roi_boxes, roi_classes, ref_points, f_ref, ref
         # cost estimates the full one, MatchConfig.refine_points): with thousands of RoI points x
         # hundreds of candidates, scoring every point was most of a large pair's time.
         rows = slice(None) if refine_subset is None else refine_subset
-        cost = score_maps(cands.linear, cands.offset, roi_points[rows], ref_points, dots[rows], gram, cfg).mean(1)
+        cost = score_maps(cands.linear, cands.offset, roi_points[rows], ref_points, dots[rows], f_ref, cfg).mean(1)
         ranked = torch.argsort(torch.where(cost < cfg.global_dist_valid_thres, cost, torch.full_like(cost, float("inf"))))
         num_valid = int((cost < cfg.global_dist_valid_thres).sum())
         cands = cands.take(ranked[:min(cfg.global_topk, num_valid)])
@@ -319,7 +322,7 @@ def run_coarse(roi_points, f_roi, roi_boxes, roi_classes, ref_points, f_ref, ref
         if len(quads):
             cands = cands.take(greedy_keep(footprint_iou(quads) >= cfg.nms_iou))
         boxes = warped_footprints(cands.linear, cands.offset, *roi_boxes)
-    linear, offset, point_cost = refine_maps(cands, roi_points, ref_points, dots, gram, cfg, refine_subset)
+    linear, offset, point_cost = refine_maps(cands, roi_points, ref_points, dots, f_ref, cfg, refine_subset)
     with torch.no_grad():
         cost = point_cost.mean(1) if len(point_cost) else point_cost.new_zeros(0)
         match, num_inliers = correspond_objects(linear, offset, roi_boxes[0], roi_classes, ref_boxes[0],

@@ -65,7 +65,7 @@ def idw_descriptors(query, points, desc, k, eps, points_lengths=None):
 
 
 def idw_cost(query, points, dots, gram, k, eps, points_lengths=None, dots_batch=None, dots_rows=None,
-             gram_batch=None, target_sq=None, candidates=None):
+             gram_batch=None, target_sq=None, candidates=None, ref_desc=None):
     """||f_t(q) - f_ref(query)|| per query point: (B, Q), differentiable in query.
 
     query (B, Q, 3); points (B, P, 3) reference keypoints (padding beyond points_lengths);
@@ -73,6 +73,8 @@ def idw_cost(query, points, dots, gram, k, eps, points_lengths=None, dots_batch=
     dots[dots_batch[b], dots_rows[q]] (defaults: arange, i.e. dots is (B, Q, P)), which lets many
     candidate warps of the same RoI points share one dots matrix; gram (Bg, P, P) = f_k . f_l, read
     at gram_batch[b] (default arange); target_sq (Bd, Qd) = |f_t|^2 (None: 1, unit descriptors).
+    gram None: the k x k entries come from ref_desc (Bg, P, D) as dot products of the gathered
+    descriptors (Q k^2 D work instead of a P x P matrix: what large reference scenes need).
     """
     batch, num_query = query.shape[:2]
     device = query.device
@@ -86,8 +88,12 @@ def idw_cost(query, points, dots, gram, k, eps, points_lengths=None, dots_batch=
     num_points = points.shape[1]
     dots_at = (db[:, None, None] * dots.shape[1] + rows[None, :, None]) * dots.shape[2] + idx
     picked_dots = torch.take(dots, dots_at)  # (B, Q, k)
-    gram_at = (gb[:, None, None, None] * num_points + idx[..., :, None]) * num_points + idx[..., None, :]
-    picked_gram = torch.take(gram, gram_at)  # (B, Q, k, k)
+    if gram is None:
+        near = ref_desc[gb[:, None, None], idx]  # (B, Q, k, D)
+        picked_gram = torch.einsum("bqkd,bqld->bqkl", near, near)
+    else:
+        gram_at = (gb[:, None, None, None] * num_points + idx[..., :, None]) * num_points + idx[..., None, :]
+        picked_gram = torch.take(gram, gram_at)  # (B, Q, k, k)
     self_sq = 1.0 if target_sq is None else target_sq[db[:, None], rows[None, :]]
     sq = self_sq - 2 * (w * picked_dots).sum(-1) + torch.einsum("bqk,bqkl,bql->bq", w, picked_gram, w)
     # Clamp away from 0: sqrt has an infinite slope there (a perfect match is the common case).
