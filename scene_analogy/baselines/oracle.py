@@ -49,7 +49,7 @@ def restrict_to_partners(target: MatchScene, reference: MatchScene, roi, partner
 
 
 def box_fit_stage(roi_points, f_roi, roi_boxes, roi_classes, ref_points, f_ref, ref_boxes, ref_classes,
-                  cfg: MatchConfig, refine_subset=None) -> CoarseResult:
+                  cfg: MatchConfig, refine_subset=None, rank_subset=None) -> CoarseResult:
     """A coarse stage (`run_coarse`'s signature) of one map: the similarity fitted to the box centres of
     each RoI object and the reference object of its class (`restrict_to_partners`), all matched."""
     with torch.no_grad():

@@ -296,13 +296,14 @@ def score_maps(linear, offset, roi_points, ref_points, dots, ref_desc, cfg: Matc
 
 
 def run_coarse(roi_points, f_roi, roi_boxes, roi_classes, ref_points, f_ref, ref_boxes, ref_classes,
-               cfg: MatchConfig, refine_subset=None) -> CoarseResult:
+               cfg: MatchConfig, refine_subset=None, rank_subset=None) -> CoarseResult:
     """The whole coarse stage on tensors (all on one device).
 
     roi_points (R, 3) and their descriptors f_roi (R, D); ref_points (Pf, 3) the reference object
     keypoints and f_ref (Pf, D); boxes are (centres (N, 3), sizes (N, 3), rots (N, 3, 3)) of the RoI
     objects and of all reference objects; classes (Nr,), (Nf,). refine_subset (R',) optional rows
-    of roi_points that drive the refinement (see `refine_maps`).
+    of roi_points that drive the refinement (see `refine_maps`); rank_subset (R'',) optional rows that
+    rank all candidates first (the survivors' costs read every point).
     """
     with torch.no_grad():
         dots = f_roi @ f_ref.T  # (R, Pf)
@@ -310,10 +311,10 @@ def run_coarse(roi_points, f_roi, roi_boxes, roi_classes, ref_points, f_ref, ref
                                     ref_boxes[1], cfg.global_num_rot, cfg.mirror, roi_boxes[2], ref_boxes[2],
                                     cfg.candidate_yaws)
         num_candidates = len(cands.linear)
-        # The first ranking of all candidates reads the refinement's subset of RoI points (its mean
-        # cost estimates the full one, MatchConfig.refine_points): with thousands of RoI points x
-        # hundreds of candidates, scoring every point was most of a large pair's time.
-        rows = slice(None) if refine_subset is None else refine_subset
+        # The first ranking of all candidates reads at most MatchConfig.rank_points per RoI object
+        # (`rank_subset`): with thousands of RoI points x hundreds of candidates, scoring every point
+        # was most of a large pair's time.
+        rows = slice(None) if rank_subset is None else rank_subset
         cost = score_maps(cands.linear, cands.offset, roi_points[rows], ref_points, dots[rows], f_ref, cfg).mean(1)
         ranked = torch.argsort(torch.where(cost < cfg.global_dist_valid_thres, cost, torch.full_like(cost, float("inf"))))
         num_valid = int((cost < cfg.global_dist_valid_thres).sum())

@@ -64,8 +64,11 @@ class MatchConfig:
     relational term"); like the bearing term it reads box fronts, so own-data boxes set it to 0.
     refine_points = 16: the refinement's cost is a mean over RoI points, and 16 farthest-point
     samples per object estimate it well: on 100 held-out synthetic pairs PCP@0.25 was 0.586 with 16
-    and 0.587 with all 50, for 24 % less CPU per pair. The same subset ranks all candidates first;
-    the final costs of the survivors use every point.
+    and 0.587 with all 50, for 24 % less CPU per pair. The final costs use every point.
+    rank_points = 64: the first ranking of all candidates reads at most this many points per RoI
+    object, so a RoI of thousands of points is ranked at the cost of a small one; evaluation RoIs (50
+    per object) use all of theirs (the 16-point subset there lost 0.007 PCP@0.25 on the calibration
+    pairs, docs/decisions.md "Speed: fewer steps").
     refine_steps = 0: with candidate yaws from the box frames and the box snap of the fine stage, the
     100 Adam steps of the refinement changed no metric on the calibration pairs (docs/decisions.md,
     "Speed: fewer steps") and took 40 % of a pair; own-data pairs (axis-aligned fitted boxes) gave the
@@ -93,6 +96,7 @@ class MatchConfig:
     refine_steps: int = 0  # Adam steps on the coarse survivors; 0: box-frame candidates as they are (see above)
     refine_lr: float = 1e-3
     refine_points: int = 16  # per RoI object: farthest-point subset driving the refinement (0 = all)
+    rank_points: int = 64  # per RoI object: farthest-point subset ranking all candidates first (0 = all)
     idw_k: int = 5
     idw_eps: float = 0.01  # metres; w = 1 / sqrt(d^2 + eps^2): finite weights and gradients at d = 0
     inlier_dist: float = 2.0
@@ -132,7 +136,7 @@ class MatchConfig:
         for name in ("global_num_rot", "global_topk", "idw_k", "topk_maps", "fine_candidates", "max_spline_centres"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("refine_steps", "local_steps", "refine_points", "context_keypoints"):
+        for name in ("refine_steps", "local_steps", "refine_points", "rank_points", "context_keypoints"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 

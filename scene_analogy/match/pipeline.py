@@ -114,7 +114,8 @@ def find_analogy(target: MatchScene, reference: MatchScene, roi, local_field, gl
     ref_box = _boxes(reference, slice(None), device)
     coarse = coarse_stage(torch.as_tensor(roi_flat, device=device), f_roi, roi_box, roi_classes,
                           torch.as_tensor(reference.points[ref_obj], device=device), f_ref, ref_box, ref_classes, cfg,
-                          refine_subset(roi_points, roi_mask, cfg.refine_points))
+                          refine_subset(roi_points, roi_mask, cfg.refine_points) if cfg.refine_steps else None,
+                          rank_subset=refine_subset(roi_points, roi_mask, cfg.rank_points))
     result.candidate_boxes, result.refined_boxes = coarse.boxes, coarse.refined_boxes
     result.num_candidates = coarse.num_candidates
     coarse_done = time.perf_counter()
