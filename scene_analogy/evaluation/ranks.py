@@ -166,6 +166,9 @@ def open_ranks() -> Iterator[Ranks]:
     import torch.distributed as dist
 
     timeout = _timeout_s()
+    if not os.environ.get("RANK", "").isdigit():
+        raise DataError(None, f"WORLD_SIZE is {world} but RANK is {os.environ.get('RANK')!r}: start the command "
+                              "with torchrun (python -m torch.distributed.run --nproc_per_node N -m ...)")
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     owned = not dist.is_initialized()
     if owned:
