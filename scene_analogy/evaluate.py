@@ -15,6 +15,8 @@ Writes, atomically:
   `OUT/<method>/metrics.json`, `OUT/<method>/pairs.json` (per pair: map found, cost, seconds,
   PCP@0.25, whether every RoI object went to its true reference object) and `OUT/<method>/errors.npz`
   (every scored RoI and free point's error; `scripts/protocol_report.py` plots them).
+Under `python -m torch.distributed.run --nproc_per_node N -m scene_analogy.evaluate ...` the pairs
+are split over N processes and rank 0 writes the same outputs (`evaluation.ranks`).
 Protocol: `--keypoints` (module `structures.samples`); the pairs' yaw comes from how they were made
 (`--global_yaw` of the generator), recorded in every metrics.json.
 """
@@ -29,6 +31,7 @@ from pathlib import Path
 
 from scene_analogy.cli.boundary import user_errors
 from scene_analogy.cli.flags import add_keypoints_flag, resolve_point_sample_root
+from scene_analogy.evaluation.ranks import open_ranks
 from scene_analogy.match.inputs import CANDIDATE_YAWS, MatchConfig
 
 
@@ -70,7 +73,7 @@ def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     command = "python -m scene_analogy.evaluate " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     start = time.perf_counter()
-    with user_errors():
+    with user_errors(), open_ranks() as ranks:
         from scene_analogy.baselines import METHODS, build_method
         from scene_analogy.evaluation.examples import augment_examples, pairs_protocol
         from scene_analogy.evaluation.run import compare_methods, markdown_table
@@ -86,16 +89,19 @@ def main(argv=None) -> None:
         out = Path(args.out)
         samples = PointSamples(resolve_point_sample_root(args.point_sample_root, args.scene_root), 50)
         examples = augment_examples(args.scene_root, seed=args.seed, limit=args.num_pairs)
-        if len(examples) < args.num_pairs:
+        if len(examples) < args.num_pairs and ranks.main:
             print(f"note: only {len(examples)} evaluation pairs under {args.scene_root}_augment")
         # Build every method first: a missing checkpoint fails before hours of matching.
         methods = {name: build_method(name, args.checkpoint, args.no_semantic_checkpoint, args.paper_checkpoint,
-                                      args.device, args.seed, args.bearing_weight, args.relation_weight,
+                                      ranks.device(args.device), args.seed, args.bearing_weight, args.relation_weight,
                                       args.oracle_global, candidate_yaws=args.candidate_yaws,
                                       global_num_rot=args.global_num_rot)
                    for name in names}
         results = compare_methods(examples, samples, methods, out, command, args.num_pictures, args.seed,
-                                  keypoints=args.keypoints, protocol=pairs_protocol("augment", args.scene_root))
+                                  keypoints=args.keypoints, protocol=pairs_protocol("augment", args.scene_root),
+                                  ranks=ranks)
+    if not ranks.main:
+        return
     print(f"\n{markdown_table(results, command)}")
     print(f"wrote {out / 'results.json'}, {out / 'results.md'} and pictures under {out} "
           f"({time.perf_counter() - start:.0f} s in all)")

@@ -20,7 +20,8 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except DataError as exc:
-        _error_line(str(exc))
+        if not getattr(exc, "quiet", False):  # quiet: another rank prints it (evaluation.ranks)
+            _error_line(str(exc))
         raise SystemExit(2) from None
     except OSError as exc:
         if exc.filename is None:

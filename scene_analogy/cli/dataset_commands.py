@@ -135,6 +135,7 @@ def run_scene_augment(argv, prog: str, spec: DatasetSpec) -> None:
 
 def run_field_match(argv, prog: str, spec: DatasetSpec) -> None:
     from scene_analogy.evaluation.examples import PairSource
+    from scene_analogy.evaluation.ranks import open_ranks
     from scene_analogy.evaluation.run import run_field_match as run
 
     p = _parser(prog, "Find scene analogies between scene pairs and score them (PCP, Bi-PCP, Chamfer accuracy).")
@@ -142,7 +143,7 @@ def run_field_match(argv, prog: str, spec: DatasetSpec) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     start = time.perf_counter()
-    with user_errors():
+    with user_errors(), open_ranks() as ranks:  # torchrun: the pairs split over the ranks (evaluation.ranks)
         from scene_analogy.evaluation.metrics import format_table
         from scene_analogy.field.checkpoint import load_field
         from scene_analogy.structures.samples import PointSamples
@@ -150,9 +151,10 @@ def run_field_match(argv, prog: str, spec: DatasetSpec) -> None:
 
         scene_dirs(args.scene_root)  # a missing scene root is named before anything derived from it
         local_path = args.load_local_feature_field or args.load_global_feature_field or spec.checkpoint
-        local_field = load_field(local_path, map_location=args.device, num_classes=len(spec.classes))
+        device = ranks.device(args.device)
+        local_field = load_field(local_path, map_location=device, num_classes=len(spec.classes))
         global_path = args.load_global_feature_field or local_path
-        global_field = local_field if global_path == local_path else load_field(global_path, map_location=args.device,
+        global_field = local_field if global_path == local_path else load_field(global_path, map_location=device,
                                                                                 num_classes=len(spec.classes))
         root = flags.resolve_point_sample_root(args.point_sample_root, args.scene_root, spec.point_sample_root)
         src = PairSource(args.scene_pair_type, args.scene_root, spec.target_prefix, args.scene_pair_file,
@@ -160,7 +162,9 @@ def run_field_match(argv, prog: str, spec: DatasetSpec) -> None:
         pictures = -1 if (args.vis_method or args.vis_local_match_mode) else args.num_vis
         report = run(src, PointSamples(root, args.num_query), local_field, global_field, flags.match_config_from_args(args, spec.canonical_boxes),
                      args.log_dir, args.seed, args.eval_reps, flags.thresholds_from_args(args), pictures,
-                     progress=not args.quiet, keypoints=args.keypoints)
+                     progress=not args.quiet, keypoints=args.keypoints, ranks=ranks)
+    if not ranks.main:
+        return
     print(format_table(report["metrics"]))
     print(f"matched {report['pairs']} pairs ({report['maps']} with a map); wrote metrics.json, pairs.json, maps/ and "
           f"{report['pictures']} pictures "

@@ -28,12 +28,12 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from scene_analogy.data.queries import box_frame_points, match_objects
 from scene_analogy.evaluation.examples import EvalExample
 from scene_analogy.evaluation.free_space import free_ground_truth, free_points, inside_any_box
 from scene_analogy.evaluation.metrics import PairRecord, score_pair, summarise
+from scene_analogy.evaluation.ranks import ONE, Ranks
 from scene_analogy.match.inputs import MatchConfig, MatchScene
 from scene_analogy.match.pipeline import FieldMethod, inverse_with
 from scene_analogy.structures.keypoints import scene_keypoints
@@ -77,17 +77,17 @@ def method_for(method, example: EvalExample):
 def evaluate_examples(examples: list[EvalExample], samples: PointSamples, local_field, global_field,
                       cfg: MatchConfig, maps_dir: str | os.PathLike | None = None, bidirectional: bool = True,
                       progress: bool = True, thresholds: dict | None = None, keypoints: str = "disjoint",
-                      protocol: dict | None = None) -> tuple[dict, list[PairRecord], list]:
+                      protocol: dict | None = None, ranks: Ranks = ONE) -> tuple[dict, list[PairRecord], list]:
     """Our matcher on every example (`evaluate_method` with a `FieldMethod`)."""
     return evaluate_method(examples, samples, FieldMethod(local_field, global_field, cfg), maps_dir=maps_dir,
                            bidirectional=bidirectional, progress=progress, thresholds=thresholds,
-                           keypoints=keypoints, protocol=protocol)
+                           keypoints=keypoints, protocol=protocol, ranks=ranks)
 
 
 def evaluate_method(examples: list[EvalExample], samples: PointSamples, method, maps_dir: str | os.PathLike | None = None,
                     bidirectional: bool = True, progress: bool = True, thresholds: dict | None = None,
                     desc: str = "matching pairs", keypoints: str = "disjoint",
-                    protocol: dict | None = None) -> tuple[dict, list[PairRecord], list]:
+                    protocol: dict | None = None, ranks: Ranks = ONE) -> tuple[dict, list[PairRecord], list]:
     """Run `method` (see `FieldMethod`) on every example; returns (metrics dict, per-pair records,
     results). Ground truth and scoring do not depend on the method: they use `samples`; the method
     sees the reference at `keypoints` ("disjoint" or "shared", module docstring) and never the ground
@@ -95,12 +95,15 @@ def evaluate_method(examples: list[EvalExample], samples: PointSamples, method, 
 
     `thresholds`: keyword arguments of `metrics.summarise` (map / bijectivity / chamfer thresholds).
     The metrics hold `"protocol": {"keypoints": ..., **protocol}` (e.g. the pairs' `global_yaw`).
-    A map is saved as `<maps_dir>/<example name>.npz`, the name made file-safe."""
+    A map is saved as `<maps_dir>/<example name>.npz`, the name made file-safe.
+
+    `ranks` (`evaluation.ranks`, under torchrun): each rank matches its share of the examples, rank 0
+    gathers them in order, saves the maps and returns; the other ranks return (None, None, None)."""
     if keypoints not in KEYPOINT_MODES:
         raise ValueError(f"keypoints must be one of {KEYPOINT_MODES}, got {keypoints!r}")
     reference_samples = samples.with_keypoints(keypoints)
-    records, results = [], []
-    for ex in tqdm(examples, desc=desc, disable=not progress):
+
+    def one_pair(ex: EvalExample) -> tuple[PairRecord, object]:
         target, reference = match_scene(ex.target, samples), match_scene(ex.reference, reference_samples)
         roi_points, owner, gt = ground_truth(ex, samples)
         run = method_for(method, ex)
@@ -113,18 +116,24 @@ def evaluate_method(examples: list[EvalExample], samples: PointSamples, method, 
             if bidirectional:
                 back = inverse_with(run, result, target, reference)
                 roundtrip = None if back.best is None else back.best.apply(mapped)
-            if maps_dir is not None:
-                result.best.save(Path(maps_dir) / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', ex.name)}.npz")
         # Chamfer accuracy reads the evaluation's keypoints, whatever the method saw.
         scored = reference if reference_samples is samples else match_scene(ex.reference, samples)
         ref_objects = scored.instance >= 0
-        records.append(PairRecord(
+        return PairRecord(
             roi_points, gt, mapped, roundtrip, owner, dict(enumerate(ex.target.class_ids.tolist())),
             scored.points[ref_objects], scored.instance[ref_objects],
             dict(enumerate(ex.reference.class_ids.tolist())), seconds=seconds, name=ex.name,
             analogy_known=ex.analogy_known, **_open_space(ex, result.best),
-        ))
-        results.append(result)
+        ), result
+
+    pairs = ranks.map(one_pair, examples, desc=desc, progress=progress)
+    if pairs is None:  # not rank 0: rank 0 has this rank's pairs and writes every output
+        return None, None, None
+    records, results = [p[0] for p in pairs], [p[1] for p in pairs]
+    if maps_dir is not None:
+        for ex, result in zip(examples, results):
+            if result.best is not None:
+                result.best.save(Path(maps_dir) / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', ex.name)}.npz")
     metrics = summarise(records, **(thresholds or {}))
     metrics["protocol"] = {"keypoints": keypoints, **(protocol or {})}
     return metrics, records, results

@@ -6,6 +6,9 @@ pair: name, whether a map was found, its cost, seconds), `maps/<pair>.npz` and `
 pass r of `eval_reps` draws the RoIs from seed + r. `compare_methods` scores several methods on the
 same examples and writes `results.json`, `results.md` and one folder per method (with `errors.npz`:
 every scored point's error, for threshold curves).
+
+Both take `ranks` (`evaluation.ranks`): under torchrun each rank matches its share of the pairs and
+rank 0 alone writes (and prints) the outputs, the same files as one process writes.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import torch
 from scene_analogy.evaluation.examples import PairSource, load_examples, pairs_protocol
 from scene_analogy.evaluation.loop import evaluate_examples, evaluate_method, match_scene, pair_rows
 from scene_analogy.evaluation.metrics import format_table, point_errors, write_metrics_json
+from scene_analogy.evaluation.ranks import ONE, Ranks
 from scene_analogy.files import atomic
 
 TABLE_KEYS = ("pcp@0.25", "pcp@0.5", "pcp@0.75", "free_pcp@0.25", "free_collision_rate", "right_objects", "bi_pcp@0.25",
@@ -48,9 +52,9 @@ def save_pair_pictures(examples, records, results, samples, out_dir: str | os.Pa
 
 def run_field_match(src: PairSource, samples, local_field, global_field, cfg, log_dir: str | os.PathLike,
                     seed: int = 0, eval_reps: int = 1, thresholds: dict | None = None, num_pictures: int = 4,
-                    progress: bool = True, keypoints: str = "disjoint") -> dict:
-    """Match every pair of `eval_reps` passes, write the outputs (module docstring); returns the metrics.
-    `keypoints`: see `evaluation.loop.evaluate_method`."""
+                    progress: bool = True, keypoints: str = "disjoint", ranks: Ranks = ONE) -> dict | None:
+    """Match every pair of `eval_reps` passes, write the outputs (module docstring); returns the metrics
+    (None on ranks other than 0). `keypoints`: see `evaluation.loop.evaluate_method`."""
     out = Path(log_dir)
     examples, seen = [], {}
     for rep in range(eval_reps):
@@ -63,7 +67,10 @@ def run_field_match(src: PairSource, samples, local_field, global_field, cfg, lo
     metrics, records, results = evaluate_examples(examples, samples, local_field, global_field, cfg,
                                                   maps_dir=out / "maps", thresholds=thresholds, progress=progress,
                                                   keypoints=keypoints,
-                                                  protocol=pairs_protocol(src.pair_type, src.scene_root))
+                                                  protocol=pairs_protocol(src.pair_type, src.scene_root),
+                                                  ranks=ranks)
+    if not ranks.main:
+        return None
     drawn = save_pair_pictures(examples, records, results, samples, out, num_pictures, keypoints=keypoints)
     atomic.write_json(out / "pairs.json", pair_rows(examples, records, results))
     write_metrics_json(out / "metrics.json", metrics)
@@ -91,16 +98,19 @@ def markdown_table(results: dict, command: str) -> str:
 
 
 def compare_methods(examples, samples, methods: dict, out: str | os.PathLike, command: str, num_pictures: int = 4,
-                    seed: int = 0, keypoints: str = "disjoint", protocol: dict | None = None) -> dict:
+                    seed: int = 0, keypoints: str = "disjoint", protocol: dict | None = None,
+                    ranks: Ranks = ONE) -> dict | None:
     """Every method (name -> callable) on the same examples; per method `metrics.json`, `pairs.json` and
     `pair_<i>.png` under `out/<name>/`; `results.json` and `results.md` rewritten after each method, so a
-    long run keeps what it has finished. Returns {name: metrics}."""
+    long run keeps what it has finished. Returns {name: metrics} (None on ranks other than 0)."""
     out = Path(out)
     results = {}
     for name, method in methods.items():
         torch.manual_seed(seed)
         metrics, records, outputs = evaluate_method(examples, samples, method, desc=name, keypoints=keypoints,
-                                                    protocol=protocol)
+                                                    protocol=protocol, ranks=ranks)
+        if not ranks.main:
+            continue
         save_pair_pictures(examples, records, outputs, samples, out / name, num_pictures, keypoints=keypoints)
         write_metrics_json(out / name / "metrics.json", metrics)
         atomic.write_json(out / name / "pairs.json", pair_rows(examples, records, outputs))
@@ -109,4 +119,4 @@ def compare_methods(examples, samples, methods: dict, out: str | os.PathLike, co
         write_metrics_json(out / "results.json", results)
         atomic.write_text(out / "results.md", markdown_table(results, command))
         print(f"\n{name}\n{format_table(metrics)}", flush=True)
-    return results
+    return results if ranks.main else None
