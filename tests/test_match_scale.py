@@ -44,18 +44,18 @@ def test_context_default_leaves_evaluation_scenes_alone():
 @pytest.mark.parametrize("with_lengths", [False, True])
 def test_tree_search_equals_brute_force(with_lengths, monkeypatch):
     g = torch.Generator().manual_seed(0)
-    query, points = torch.rand(2, 5000, 3, generator=g), torch.rand(2, 4500, 3, generator=g)
-    lengths = torch.tensor([4500, 4200]) if with_lengths else None
-    monkeypatch.setattr(neighbors, "TREE_MIN_POINTS", 4096)
+    query, points = torch.rand(2, 3000, 3, generator=g), torch.rand(2, 2500, 3, generator=g)
+    lengths = torch.tensor([2500, 2200]) if with_lengths else None
+    monkeypatch.setattr(neighbors, "TREE_MIN_PAIRS", 1)
     tree = neighbors.knn(query, points, 5, lengths)
-    monkeypatch.setattr(neighbors, "TREE_MIN_POINTS", 10**9)
+    monkeypatch.setattr(neighbors, "TREE_MIN_PAIRS", 10**12)
     brute = neighbors.knn(query, points, 5, lengths)
     for a, b in zip(tree, brute):
         assert torch.equal(a, b)
 
 
 def test_tree_search_keeps_gradients(monkeypatch):
-    monkeypatch.setattr(neighbors, "TREE_MIN_POINTS", 16)
+    monkeypatch.setattr(neighbors, "TREE_MIN_PAIRS", 1)
     query = torch.rand(1, 40, 3, requires_grad=True)
     dist, _, _ = neighbors.knn(query, torch.rand(1, 50, 3), 3)
     dist.sum().backward()

@@ -272,11 +272,16 @@ class CoarseResult:
 SCORE_CHUNK_POINTS = 1 << 15
 
 
+# Reference keypoints up to which `score_maps` reads a precomputed P x P Gram matrix (64 MB at 4,096):
+# cheaper than gathering k D-dim descriptors per point, but quadratic in the reference's size.
+GRAM_MAX_POINTS = 4096
+
+
 def score_maps(linear, offset, roi_points, ref_points, dots, ref_desc, cfg: MatchConfig) -> torch.Tensor:
     """Per-point coarse costs (C, R) of C fixed maps (exact neighbours, no grad), a chunk of
     candidates at a time (each point's cost depends on its own map only, so chunking changes nothing).
-    ref_desc (P, D): the reference descriptors, whose Gram entries are formed where needed (no P x P
-    matrix: it was quadratic in the reference's size)."""
+    ref_desc (P, D): the reference descriptors; above GRAM_MAX_POINTS keypoints their Gram entries are
+    formed where needed instead of as one P x P matrix."""
     num, num_roi = len(linear), len(roi_points)
     if num == 0:
         return roi_points.new_zeros(0, num_roi)
@@ -284,12 +289,13 @@ def score_maps(linear, offset, roi_points, ref_points, dots, ref_desc, cfg: Matc
     zero = torch.zeros(1, dtype=torch.long, device=roi_points.device)
     out = []
     with torch.no_grad():
+        gram = ref_desc @ ref_desc.T if len(ref_desc) <= GRAM_MAX_POINTS else None
         for start in range(0, num, step):
             chunk = slice(start, min(start + step, num))
             count = chunk.stop - chunk.start
             warped = (torch.einsum("cij,rj->cri", linear[chunk], roi_points) + offset[chunk, None]).reshape(1, -1, 3)
             rows = torch.arange(count * num_roi, device=roi_points.device) % num_roi
-            cost = idw_cost(warped, ref_points[None], dots[None], None, cfg.idw_k, cfg.idw_eps,
+            cost = idw_cost(warped, ref_points[None], dots[None], None if gram is None else gram[None], cfg.idw_k, cfg.idw_eps,
                             dots_batch=zero, dots_rows=rows, gram_batch=zero, ref_desc=ref_desc[None])
             out.append(cost.reshape(count, num_roi))
     return torch.cat(out)

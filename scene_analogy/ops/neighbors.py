@@ -132,7 +132,7 @@ def _select_nearest(
     idx_out = torch.zeros((batch, num_query, k), dtype=torch.long, device=query.device)
     if k_found == 0 or num_query == 0:
         return sq_out, idx_out
-    if query.device.type == "cpu" and num_points >= TREE_MIN_POINTS and num_query >= TREE_MIN_POINTS:
+    if query.device.type == "cpu" and num_points * num_query >= TREE_MIN_PAIRS:
         return _select_nearest_tree(query, points, k, k_found, points_lengths, sq_out, idx_out)
     padding = None
     if points_lengths is not None:
@@ -152,9 +152,10 @@ def _select_nearest(
     return sq_out, idx_out
 
 
-# Large clouds on the CPU: a k-d tree per cloud (scipy) instead of Q x P distances, so a search
-# grows as Q log P rather than Q P. Below this many points (and queries) brute force is faster.
-TREE_MIN_POINTS = 4096
+# On the CPU a k-d tree per cloud (scipy) replaces the Q x P distances, so a search grows as Q log P
+# rather than Q P: 9,600 queries in 750 points took 10 ms instead of 55, 50,000 in 10,000 66 ms
+# instead of 4.3 s (one thread). Below this many query-point pairs the two cost the same.
+TREE_MIN_PAIRS = 1 << 17
 
 
 def _select_nearest_tree(query, points, k, k_found, points_lengths, sq_out, idx_out):
