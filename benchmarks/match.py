@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import time
 import sys
 
 import numpy as np
@@ -139,13 +140,14 @@ PROFILE_PARTS = [
 
 
 def profile_pair(field, scene: Scene, cfg: MatchConfig, repeats: int, log=print) -> dict:
-    """cProfile of the headline pair (`time_pair` 3 x 15): {part: ms per pair} + "total"."""
+    """cProfile of the headline pair (`time_pair` 3 x 15): {part: CPU ms per pair} + "total".
+    CPU time, not wall time, so that a loaded machine changes the numbers less (run it with --threads 1)."""
     import cProfile
     import pstats
 
     target, ref, roi, _ = known_answer_pair(scene, 3, 3 * POINTS, 15)
     find_analogy(target, ref, roi, field, field, cfg)  # warm-up outside the profile
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(time.process_time)  # CPU seconds of this process: robust to other jobs
     profiler.enable()
     for _ in range(repeats):
         find_analogy(target, ref, roi, field, field, cfg)
@@ -153,7 +155,7 @@ def profile_pair(field, scene: Scene, cfg: MatchConfig, repeats: int, log=print)
     stats = pstats.Stats(profiler).stats  # {(file, line, name): (cc, nc, tt, ct, callers)}
     total = sum(ct for (f, _, name), (_, _, _, ct, _) in stats.items() if name == "find_analogy") / repeats
     out = {"total": 1000 * total}
-    log(f"{'part':<50} {'ms/pair':>8} {'share':>6}")
+    log(f"{'part':<50} {'CPU ms':>8} {'share':>6}")
     for label, file, func in PROFILE_PARTS:
         # Top-level calls only: recursive entries of the same function are not counted twice.
         ms = 1000 * sum(ct for (f, _, name), (_, _, _, ct, _) in stats.items()

@@ -9,9 +9,9 @@ strictly above every true cost, so that no true analogy of the calibration set i
 fraction of other-room RoIs it rejects is reported (other rooms often do hold a valid analogy of
 the same furniture, so not all of them should be rejected).
 
-    python -m scene_analogy.synthetic --save_root /tmp/calib/synthetic_scenes --num_scenes 600 --seed 1
+    python -m scene_analogy.synthetic --save_root ./data/calib_continuous --num_scenes 600 --seed 1 --global_yaw continuous
     python scripts/calibrate_threshold.py --checkpoint pretrained/synthetic_default \
-        --scene_root /tmp/calib/synthetic_scenes --write
+        --scene_root ./data/calib_continuous --write
 """
 
 from __future__ import annotations
@@ -39,9 +39,11 @@ from scene_analogy.match.pipeline import find_analogy  # noqa: E402
 from scene_analogy.structures.samples import PointSamples  # noqa: E402
 
 
-def best_costs(field, scene_root: str, num_pairs: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """(true, other): best-map cost of each RoI in its own reference and in the next pair's one."""
+def best_costs(field, scene_root: str, num_pairs: int | None, keypoints: str = "disjoint") -> tuple[np.ndarray, np.ndarray]:
+    """(true, other): best-map cost of each RoI in its own reference and in the next pair's one, the
+    references seen at `keypoints` as in evaluation (disjoint: points the ground truth does not use)."""
     samples = PointSamples(os.path.join(scene_root, "point_samples"), 50)
+    reference_samples = samples.with_keypoints(keypoints)
     examples = augment_examples(scene_root, seed=0, limit=num_pairs)
     if len(examples) < 2:
         raise SystemExit(f"error: {scene_root}: need at least 2 evaluation pairs, found {len(examples)}")
@@ -50,7 +52,7 @@ def best_costs(field, scene_root: str, num_pairs: int | None) -> tuple[np.ndarra
     for i, example in enumerate(tqdm(examples, desc="calibrate")):
         target = match_scene(example.target, samples)
         for reference, out in ((example.reference, true), (examples[(i + 1) % len(examples)].reference, other)):
-            result = find_analogy(target, match_scene(reference, samples), example.roi, field, field, cfg)
+            result = find_analogy(target, match_scene(reference, reference_samples), example.roi, field, field, cfg)
             out.append(result.maps[0].cost if result.maps else math.inf)
     return np.array(true), np.array(other)
 
@@ -62,10 +64,12 @@ def main(argv=None) -> None:
     p.add_argument("--num_pairs", type=int, default=None, help="default: all evaluation pairs")
     p.add_argument("--step", type=float, default=0.1, help="the threshold is a multiple of this")
     p.add_argument("--write", action="store_true", help=f"write <checkpoint>/{CALIBRATION_NAME}")
+    p.add_argument("--keypoints", default="disjoint", choices=("disjoint", "shared"),
+                   help="how the references reach the matcher, as `scene_analogy.evaluate --keypoints` (default: the honest protocol)")
     args = p.parse_args(argv)
     torch.manual_seed(0)
     field = load_field(args.checkpoint)
-    true, other = best_costs(field, args.scene_root, args.num_pairs)
+    true, other = best_costs(field, args.scene_root, args.num_pairs, args.keypoints)
     if not np.isfinite(true).all():
         raise SystemExit(f"error: {int((~np.isfinite(true)).sum())} true pair(s) found no map at all")
     threshold = round(math.floor(true.max() / args.step + 1) * args.step, 6)
@@ -73,7 +77,7 @@ def main(argv=None) -> None:
     record = {
         "local_valid_thres": threshold,
         "rule": f"smallest multiple of {args.step} above every true pair's best-map cost",
-        "scene_root": args.scene_root, "pairs": int(len(true)),
+        "scene_root": args.scene_root, "pairs": int(len(true)), "keypoints": args.keypoints,
         "true_cost": {"median": float(np.median(true)), "p95": float(np.percentile(true, 95)), "max": float(true.max())},
         "other_room_cost": {"p10": float(np.percentile(finite, 10)), "median": float(np.median(finite))},
         "other_room_rejected": float(np.mean(other > threshold)),
