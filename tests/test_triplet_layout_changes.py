@@ -155,3 +155,20 @@ def test_cli_refuses_eval_pairs_from_changed_positives(tmp_path):
         main(["--save_root", str(tmp_path / "x"), "--num_scenes", "4", "--pos_drop_rate", "0.3", "--quiet"])
     with pytest.raises(SystemExit, match="pos_drop_rate"):
         main(["--save_root", str(tmp_path / "x"), "--num_scenes", "4", "--pos_drop_rate", "1.5", "--no_augment"])
+
+
+def test_scene_gen_root_carries_links_and_refuses_eval_pairs(tmp_path):
+    from scene_analogy.data.eval_pairs import AugmentConfig, augment_triplet_root
+    from scene_analogy.data.triplet_layout_changes import read_triplet_links
+    from scene_analogy.data.triplets import SceneGenConfig, generate_triplet_root
+    from scene_analogy.files.errors import DataError
+
+    pool = stub_pool()
+    rng = np.random.default_rng(0)
+    sources = [(f"room{i}", random_scene(pool, 8, rng)) for i in range(6)]
+    cfg = SceneGenConfig(train_ratio=0.5, triplet=TripletConfig(pos_drop_rate=0.4, neg_swap_rate=1.0))
+    generate_triplet_root(tmp_path / "root", sources, pool, cfg, progress=False)
+    links = read_triplet_links(tmp_path / "root" / "test_scene_0" / "scene.npz")
+    assert set(links) == {"pair_pos_idx_map", "neg_swapped"} and (links["pair_pos_idx_map"] >= 0).all()
+    with pytest.raises(DataError, match="layout changes"):
+        augment_triplet_root(tmp_path / "root", tmp_path / "aug", AugmentConfig(), 0, 8, progress=False)
