@@ -28,6 +28,12 @@ def test_sample_and_scene_gen_defaults():
                                                                         "--ignore_subclass"], scene_root_default="r",
                                                 save_root_default="o", point_sample_root_default="s"))
     assert cfg.triplet == TripletConfig(trans_noise=0.5, rot_noise_deg=90.0, ignore_subclass=True)
+    cfg = flags.scene_gen_config_from_args(_parse(
+        flags.add_scene_gen_flags, ["--pos_drop_rate", "0.3", "--pos_trans_noise", "0.05", "--pos_rot_noise", "10",
+                                    "--pos_floor_jitter", "0.3", "--pos_distractors", "1", "3", "--neg_swap_rate", "0.5"],
+        scene_root_default="r", save_root_default="o", point_sample_root_default="s"))
+    assert cfg.triplet == TripletConfig(pos_drop_rate=0.3, pos_trans_noise=0.05, pos_rot_noise_deg=10.0,
+                                        pos_floor_jitter=0.3, pos_distractors=(1, 3), neg_swap_rate=0.5)
 
 
 def test_augment_defaults_are_the_config_defaults():

@@ -151,6 +151,27 @@ def add_scene_gen_flags(p, *, scene_root_default: str, save_root_default: str, p
     p.add_argument("--ignore_subclass", action="store_true", help="swap within the class, never preferring the subclass")
     p.add_argument("--point_sample_root", default=point_sample_root_default,
                    help="the point sampler's output, whose model_boxes.json saves reading every mesh again")
+    add_triplet_layout_flags(p)
+
+
+def add_triplet_layout_flags(p) -> None:
+    """Eval-pair-like triplets (`data.triplet_layout_changes`); the defaults keep DESIGN §4's triplets."""
+    g = p.add_argument_group("eval-pair-like triplets (off by default)")
+    g.add_argument("--pos_drop_rate", type=float, default=0.0, help="positive: probability that an object is left out")
+    g.add_argument("--pos_trans_noise", type=float, default=0.0, help="positive: xz shift bound per object (m)")
+    g.add_argument("--pos_rot_noise", type=float, default=0.0, help="positive: yaw bound per object (degrees)")
+    g.add_argument("--pos_floor_jitter", type=float, default=0.0, help="positive: outline edge shift bound (m)")
+    g.add_argument("--pos_distractors", type=int, nargs=2, default=[0, 0], metavar=("LO", "HI"),
+                   help="positive: add LO..HI objects of the room's classes at free spots")
+    g.add_argument("--neg_swap_rate", type=float, default=0.0,
+                   help="negative: per class with >= 2 objects, probability that two of them swap poses")
+
+
+def triplet_layout_kwargs(args) -> dict:
+    """The `TripletConfig` fields of `add_triplet_layout_flags`."""
+    return {"pos_drop_rate": args.pos_drop_rate, "pos_trans_noise": args.pos_trans_noise,
+            "pos_rot_noise_deg": args.pos_rot_noise, "pos_floor_jitter": args.pos_floor_jitter,
+            "pos_distractors": tuple(args.pos_distractors), "neg_swap_rate": args.neg_swap_rate}
 
 
 def scene_gen_config_from_args(args):
@@ -158,7 +179,7 @@ def scene_gen_config_from_args(args):
 
     triplet = TripletConfig(trans_noise=args.max_trans_noise, rot_noise_deg=args.max_rot_noise,
                             rescaling_method=args.rescaling_method, topk_aspect_sampling=args.topk_aspect_sampling,
-                            ignore_subclass=args.ignore_subclass)
+                            ignore_subclass=args.ignore_subclass, **triplet_layout_kwargs(args))
     return SceneGenConfig(num_scenes=args.num_scenes, train_ratio=args.train_ratio, seed=args.seed, triplet=triplet)
 
 

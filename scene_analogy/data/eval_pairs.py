@@ -42,6 +42,7 @@ from scene_analogy.structures.scene import (
     FloorPlan,
     Scene,
     _pickled_idx_map,
+    open_npz,
     read_triplet,
     scene_dirs,
     write_eval_pair,
@@ -257,6 +258,10 @@ def augment_triplet_root(orig_root: str | os.PathLike, save_root: str | os.PathL
     dirs = scene_dirs(root, "test") or scene_dirs(root)
     if not dirs:
         raise DataError(root, "no {train,test}_scene_<i> folders to augment (run the scene generator first)")
+    with open_npz(dirs[0] / SCENE_FILE) as first:
+        if "pair_pos_idx_map" in first.files:  # a changed positive (triplet_layout_changes): its objects are not the anchor's
+            raise DataError(dirs[0] / SCENE_FILE, "the positives have layout changes (pair_pos_idx_map); make evaluation "
+                                                  "pairs from a root generated without the --pos_* flags")
     positives = [read_triplet(d / SCENE_FILE, ("pair_pos",))["pair_pos"] for d in dirs]
     empty = [d for d, p in zip(dirs, positives) if len(p) == 0]
     if empty:

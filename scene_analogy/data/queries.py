@@ -67,8 +67,14 @@ def box_grid_queries(scene: Scene, grid_size: int = 7) -> tuple[np.ndarray, np.n
     return world.reshape(-1, 3), np.repeat(np.arange(len(scene)), len(unit))
 
 
-def triplet_queries(triplet: dict[str, Scene], samples: PointSamples, cfg: QueryConfig) -> tuple[np.ndarray, np.ndarray]:
-    """All query points of a triplet: (3, Q, 3) for anchor / positive / negative, and (Q,) object ids."""
+def triplet_queries(triplet: dict[str, Scene], samples: PointSamples, cfg: QueryConfig,
+                    links: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """All query points of a triplet: (3, Q, 3) for anchor / positive / negative, and (Q,) object ids.
+
+    `links` (`triplet_layout_changes.read_triplet_links`) are needed for triplets with layout changes;
+    without any, the objects are index-aligned in all three scenes (default triplets)."""
+    if links:
+        return _linked_queries(triplet, samples, cfg, links)
     parts = []
     if cfg.query_point_type == "obj_match_points":
         parts.append(matched_surface_queries(triplet, samples))
@@ -78,3 +84,43 @@ def triplet_queries(triplet: dict[str, Scene], samples: PointSamples, cfg: Query
     points = np.concatenate([p for p, _ in parts], axis=1)
     owners = np.concatenate([o for _, o in parts])
     return points, owners
+
+
+def _linked_queries(triplet, samples, cfg, links) -> tuple[np.ndarray, np.ndarray]:
+    """Queries of a triplet with layout changes: only anchor objects that have a positive give queries
+    (a dropped object's points would be matched to nothing; a distractor has no anchor object).
+
+    Box grids: the anchor box's grid, carried into the positive by its object's (perturbed) pose; in the
+    negative at the anchor place, except for swapped objects, where it follows the object."""
+    anchor, positive, negative = triplet["pos"], triplet["pair_pos"], triplet["neg"]
+    idx_map = links.get("pair_pos_idx_map", np.arange(len(positive)))
+    swapped = links.get("neg_swapped", np.zeros(len(anchor), dtype=bool))
+    in_pos = np.flatnonzero(idx_map >= 0)
+    kept = idx_map[in_pos]  # anchor object of each used positive object
+    aligned = {"pos": anchor.subset(kept), "pair_pos": positive.subset(in_pos), "neg": negative.subset(kept)}
+    parts = []
+    if cfg.query_point_type == "obj_match_points":
+        points, owner = matched_surface_queries(aligned, samples)
+        parts.append((points, kept[owner]))
+    if cfg.query_point_type == "bbox_grid" or cfg.add_bbox_grid:
+        local, owner = _box_grid_local(aligned["pos"].bbox_sizes, cfg.grid_size)
+        neg_frame = np.where(swapped[kept][owner, None, None], aligned["neg"].rots[owner], aligned["pos"].rots[owner])
+        neg_centre = np.where(swapped[kept][owner, None], aligned["neg"].bbox_centroids[owner],
+                              aligned["pos"].bbox_centroids[owner])
+        rows = [_posed(local, aligned[p].rots[owner], aligned[p].bbox_centroids[owner]) for p in ("pos", "pair_pos")]
+        parts.append((np.stack(rows + [_posed(local, neg_frame, neg_centre)]), kept[owner]))
+    points = np.concatenate([p for p, _ in parts], axis=1)
+    owners = np.concatenate([o for _, o in parts])
+    return points, owners
+
+
+def _box_grid_local(sizes: np.ndarray, grid_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(N * g^3, 3) grid points in box coordinates (box-centred, unrotated) and their object index."""
+    ticks = (np.arange(grid_size) + 0.5) / grid_size - 0.5
+    unit = np.stack(np.meshgrid(ticks, ticks, ticks, indexing="ij"), -1).reshape(-1, 3)
+    local = unit[None] * sizes[:, None, :]
+    return local.reshape(-1, 3), np.repeat(np.arange(len(sizes)), len(unit))
+
+
+def _posed(local: np.ndarray, rots: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    return np.einsum("qij,qj->qi", rots, local) + centres

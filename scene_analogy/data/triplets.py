@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from scene_analogy.data import triplet_layout_changes as layout
 from scene_analogy.data.eval_pairs import SPLIT_CODES
 from scene_analogy.files import atomic
 from scene_analogy.files.errors import DataError
@@ -46,10 +47,23 @@ class TripletConfig:
     topk_aspect_sampling: int = 100
     ignore_subclass: bool = False
     min_subclass_models: int = 5
+    # eval-pair-like triplets (`triplet_layout_changes`); the defaults change nothing
+    pos_drop_rate: float = 0.0  # probability that an object is left out of the positive
+    pos_trans_noise: float = 0.0  # positive's objects: uniform xz shift bound (m)
+    pos_rot_noise_deg: float = 0.0  # positive's objects: uniform yaw bound (degrees)
+    pos_floor_jitter: float = 0.0  # positive's outline: edge shift bound (m)
+    pos_distractors: tuple[int, int] = (0, 0)  # objects added to the positive: count range
+    neg_swap_rate: float = 0.0  # per class with >= 2 objects: probability that two swap poses in the negative
 
     def __post_init__(self) -> None:
         if self.rescaling_method not in RESCALING_METHODS:
             raise ValueError(f"rescaling_method must be one of {RESCALING_METHODS}, got '{self.rescaling_method}'")
+        for name in ("pos_drop_rate", "neg_swap_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
+        lo, hi = self.pos_distractors
+        if not 0 <= lo <= hi:
+            raise ValueError(f"pos_distractors must be a range 0 <= lo <= hi, got {self.pos_distractors}")
 
 
 class SwapSampler:
@@ -126,11 +140,33 @@ def make_negative(anchor: Scene, cfg: TripletConfig, rng: np.random.Generator) -
 def make_triplet(
     anchor: Scene, pool: ObjectPool, sampler: SwapSampler, cfg: TripletConfig, rng: np.random.Generator
 ) -> dict[str, Scene]:
-    return {
+    """A default triplet (objects index-aligned in all three scenes); see `make_triplet_with_links`."""
+    if layout.changes_positive(cfg) or layout.changes_negative(cfg):
+        raise ValueError("this TripletConfig changes layouts: use make_triplet_with_links and keep its links")
+    return make_triplet_with_links(anchor, pool, sampler, cfg, rng)[0]
+
+
+def make_triplet_with_links(
+    anchor: Scene, pool: ObjectPool, sampler: SwapSampler, cfg: TripletConfig, rng: np.random.Generator
+) -> tuple[dict[str, Scene], dict[str, np.ndarray]]:
+    """The triplet and the link arrays to write beside it (`triplet_layout_changes.LINK_KEYS`; none by
+    default). The layout changes draw after the default triplet's draws, so the model swaps and the
+    Gaussian moves are those of the default triplet with the same generator."""
+    triplet = {
         "pos": anchor,
         "pair_pos": make_positive(anchor, pool, sampler, rng),
         "neg": make_negative(anchor, cfg, rng),
     }
+    links: dict[str, np.ndarray] = {}
+    if layout.changes_positive(cfg):
+        def lookalikes(scene: Scene, r: np.random.Generator) -> Scene:
+            return make_positive(scene, pool, sampler, r)
+
+        triplet["pair_pos"], links["pair_pos_idx_map"] = layout.change_positive(
+            triplet["pair_pos"], anchor, lookalikes, cfg, rng)
+    if layout.changes_negative(cfg):
+        triplet["neg"], links["neg_swapped"] = layout.swap_same_class(triplet["neg"], anchor, cfg, rng)
+    return triplet, links
 
 
 # -- a triplet root from a dataset's source scenes (the generic half of every main_scene_gen) --
@@ -207,9 +243,9 @@ def generate_triplet_root(save_root: str | os.PathLike, sources: list[tuple[str,
     for split, i in tqdm(jobs, desc="triplets", disable=not progress):
         name, anchor = sources[rooms[split][i % len(rooms[split])]]
         rng = np.random.default_rng([cfg.seed, SPLIT_CODES[split], i, 1])
-        triplet = make_triplet(anchor, pool, samplers[split], cfg.triplet, rng)
+        triplet, links = make_triplet_with_links(anchor, pool, samplers[split], cfg.triplet, rng)
         with atomic.atomic_dir(root / f"{split}_scene_{i}") as folder:  # never a half-written scene folder
-            write_triplet(folder / SCENE_FILE, triplet)
+            write_triplet(folder / SCENE_FILE, triplet, links)
         origin[f"{split}_scene_{i}"] = name
         first = first or triplet
     atomic.write_json(root / "sources.json", origin)

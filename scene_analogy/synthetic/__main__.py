@@ -7,8 +7,9 @@ import argparse
 import time
 
 from scene_analogy.cli.boundary import user_errors
-from scene_analogy.cli.flags import add_global_yaw_flag
+from scene_analogy.cli.flags import add_global_yaw_flag, add_triplet_layout_flags, triplet_layout_kwargs
 from scene_analogy.data.eval_pairs import AugmentConfig
+from scene_analogy.data.triplet_layout_changes import changes_positive
 from scene_analogy.data.triplets import TripletConfig
 from scene_analogy.synthetic.dataset import SyntheticConfig, generate_dataset
 
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max_rot_noise", type=float, default=90.0, help="negatives: sigma of yaw noise (degrees)")
     p.add_argument("--no_augment", action="store_true", help="skip the evaluation pairs")
     add_global_yaw_flag(p)
+    add_triplet_layout_flags(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -35,10 +37,17 @@ def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     if args.num_scenes <= 0:
         raise SystemExit("error: --num_scenes must be positive")
+    try:
+        triplet = TripletConfig(trans_noise=args.max_trans_noise, rot_noise_deg=args.max_rot_noise,
+                                **triplet_layout_kwargs(args))
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    if changes_positive(triplet) and not args.no_augment:
+        raise SystemExit("error: evaluation pairs are made from the positives: with --pos_* flags pass --no_augment")
     cfg = SyntheticConfig(
         num_scenes=args.num_scenes, seed=args.seed, train_ratio=args.train_ratio,
         sample_counts=tuple(args.save_num_samples),
-        triplet=TripletConfig(trans_noise=args.max_trans_noise, rot_noise_deg=args.max_rot_noise),
+        triplet=triplet,
         augment=AugmentConfig(global_yaw=args.global_yaw), make_augment=not args.no_augment,
     )
     start = time.perf_counter()

@@ -22,7 +22,8 @@ from tqdm import tqdm
 
 from scene_analogy.data import eval_pairs
 from scene_analogy.data.eval_pairs import SPLIT_CODES, AugmentConfig
-from scene_analogy.data.triplets import SwapSampler, TripletConfig, make_triplet
+from scene_analogy.data.triplet_layout_changes import changes_positive
+from scene_analogy.data.triplets import SwapSampler, TripletConfig, make_triplet_with_links
 from scene_analogy.files import atomic
 from scene_analogy.files.errors import DataError
 from scene_analogy.ops.geometry import yaw_matrix
@@ -79,6 +80,10 @@ def split_counts(num_scenes: int, train_ratio: float) -> dict[str, int]:
 def generate_dataset(save_root: str | os.PathLike, cfg: SyntheticConfig, progress: bool = True) -> dict:
     """Generate everything under `save_root` (and `<save_root>_augment`); returns a summary."""
     root = Path(save_root)
+    if cfg.make_augment and changes_positive(cfg.triplet):
+        # evaluation pairs are made from the positives and link back to them: changed positives would
+        # give them ground truth against the wrong objects
+        raise ValueError("positives with layout changes cannot make evaluation pairs: pass --no_augment")
     models = build_models(cfg.seed)
     pool = ObjectPool([m.info for m in models])
     root.mkdir(parents=True, exist_ok=True)
@@ -92,11 +97,11 @@ def generate_dataset(save_root: str | os.PathLike, cfg: SyntheticConfig, progres
     first = None
     for split, i in tqdm(jobs, desc="triplets", disable=not progress):
         layout = generate_room(pool, split, scene_rng(cfg.seed, split, i, 0))
-        triplet = make_triplet(
+        triplet, links = make_triplet_with_links(
             layout_to_scene(layout, pool), pool, samplers[split], cfg.triplet, scene_rng(cfg.seed, split, i, 1)
         )
         with atomic.atomic_dir(root / f"{split}_scene_{i}") as folder:  # never a half-written scene folder
-            write_triplet(folder / "scene.npz", triplet)
+            write_triplet(folder / "scene.npz", triplet, links)
         anchors[split].append(triplet["pair_pos"])
         first = first or triplet
 

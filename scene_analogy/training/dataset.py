@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from scene_analogy.data.queries import QueryConfig, triplet_queries
+from scene_analogy.data.triplet_layout_changes import read_triplet_links
 from scene_analogy.files.errors import DataError
 from scene_analogy.structures.keypoints import pad_batch, scene_keypoints
 from scene_analogy.structures.samples import PointSamples
@@ -49,7 +50,8 @@ class TripletDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
         triplet = read_triplet(self.dirs[index] / "scene.npz", PREFIXES)
-        queries, _ = triplet_queries(triplet, self.samples, self.query_cfg)
+        links = read_triplet_links(self.dirs[index] / "scene.npz")  # none for default triplets
+        queries, _ = triplet_queries(triplet, self.samples, self.query_cfg, links)
         rng = np.random.default_rng([self.seed, index])
         keep = rng.permutation(queries.shape[1])[: self.num_cache_query]
         item = {"queries": queries[:, np.sort(keep)].astype(np.float32), "index": np.int64(index)}
