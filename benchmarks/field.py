@@ -76,10 +76,12 @@ def queries_per_second(cfg: FieldConfig, scene, device, repeats: int, mode=torch
 
 
 def old_describe(field, query: torch.Tensor, points: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """The descriptors (B, Q, out_dim) as computed before issue 18: one chunk from the ~64 MB budget,
-    `_tokens` then `_encode` (post-norm layers via SDPA, summary-only last layer, no folding)."""
+    """The descriptors (B, Q, out_dim) as computed before issue 18: the full neighbour search (explicit
+    lengths turn off the slab search), one chunk from the ~64 MB budget, `_tokens` then `_encode`
+    (post-norm layers via SDPA, summary-only last layer, no folding)."""
     cfg = field.cfg
-    dist, idx, mask = ball_query(query, points, cfg.radius, max(cfg.max_neighbors, cfg.neighbor_pool))
+    full = torch.full((points.shape[0],), points.shape[1], device=points.device)
+    dist, idx, mask = ball_query(query, points, cfg.radius, max(cfg.max_neighbors, cfg.neighbor_pool), full)
     if cfg.neighbor_pool > cfg.max_neighbors:
         dist, idx, mask = spread_by_rank(dist, idx, mask, cfg.max_neighbors)
     b, q, k = dist.shape
@@ -97,6 +99,47 @@ def old_describe(field, query: torch.Tensor, points: torch.Tensor, labels: torch
     out = field.final_lin(torch.cat(pieces)[torch.argsort(order)])
     out = torch.nn.functional.normalize(out, dim=-1) if cfg.normalize else out
     return out.reshape(b, q, -1)
+
+
+def parts(cfg: FieldConfig, scene, repeats: int) -> None:
+    """CPU milliseconds (process time, median) per part of one call, old path vs new, CPU only."""
+    import time
+
+    def ms(fn) -> float:
+        fn()
+        times = []
+        for _ in range(repeats):
+            start = time.process_time()
+            fn()
+            times.append(time.process_time() - start)
+        return 1e3 * statistics.median(times)
+
+    torch.manual_seed(0)
+    field = cfg.build().eval()
+    points, labels, queries = scene
+    k = cfg.max_neighbors
+    full = torch.full((1,), points.shape[1])
+    with torch.inference_mode():
+        dist, idx, mask = ball_query(queries, points, cfg.radius, k)
+        scaled = (torch.where(mask, dist, torch.zeros_like(dist)) / cfg.radius)[0]
+        lab = gather(labels, idx).masked_fill(~mask, 0)[0] if cfg.uses_semantics else None
+        valid = mask[0]
+        tokens = field._tokens(scaled, lab)
+        summary = field._encode(tokens, valid)
+        rows = [
+            ("neighbour search (ball_query)", ms(lambda: ball_query(queries, points, cfg.radius, k, full)),
+             ms(lambda: ball_query(queries, points, cfg.radius, k))),
+            ("token embedding (_tokens)", ms(lambda: field._tokens(scaled, lab)), float("nan")),
+            ("transformer (_encode, one chunk)", ms(lambda: field._encode(tokens, valid)), float("nan")),
+            ("pooling (final_lin + normalise)",
+             ms(lambda: torch.nn.functional.normalize(field.final_lin(summary), dim=-1)), float("nan")),
+            ("tokens + transformer + pooling", float("nan"), ms(lambda: field._describe_flat(scaled, lab, valid, None))),
+            ("whole call", ms(lambda: old_describe(field, queries, points, labels)), ms(lambda: field(queries, points, labels))),
+        ]
+    print(f"\nparts of one call, {cfg.max_neighbors} neighbours, CPU ms (process time), {torch.get_num_threads()} threads")
+    print(f"  {'part':36s} {'old':>7s} {'new':>7s}")
+    for name, old, new in rows:
+        print(f"  {name:36s} {old:7.1f} {new:7.1f}")
 
 
 def compare_qps(cfg: FieldConfig, scene, device, repeats: int) -> tuple[float, float, float]:
@@ -202,6 +245,8 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads first (0: leave)")
     parser.add_argument("--compare", action="store_true", help="also time the pre-issue-18 path, same run")
     parser.add_argument("--skip-training", action="store_true", help="no training steps/s rows")
+    parser.add_argument("--parts", action="store_true", help="CPU ms per part, old vs new, 'fast' (CPU)")
+    parser.add_argument("--only", default="", help="comma-separated row names (e.g. fast,pretrained/no_semantic)")
     args = parser.parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -219,6 +264,8 @@ def main(argv=None) -> None:
     shipped = {f"pretrained/{d}": load_config(os.path.join(root, d)) for d in sorted(os.listdir(root))
                if os.path.isfile(os.path.join(root, d, "config.json"))}
     for name, cfg in {**PRESETS, **shipped}.items():
+        if args.only and name not in args.only.split(","):
+            continue
         if args.compare:
             old, qps, diff = compare_qps(cfg, scene, device, args.repeats)
             extra = f" {old:10.0f} {qps / old:7.2f}x {diff:10.2e}"
@@ -227,6 +274,8 @@ def main(argv=None) -> None:
         print(f"{name:30s} {cfg.num_layers:6d} {cfg.num_heads:5d} {cfg.feedforward:5d} {cfg.max_neighbors:4d} "
               f"{cfg.neighbor_pool:4d} {cfg.width:5d} {qps:10.0f}" + extra,
               flush=True)
+    if args.parts:
+        parts(PRESETS["fast"], scene, args.repeats)
     if args.skip_training:
         return
     print(f"\ntraining steps/s (batch {TRAIN_BATCH} triplets x {TRAIN_QUERIES} queries, forward + backward + Adam)")

@@ -11,9 +11,14 @@ Parameter names and shapes follow the authors' released model (`semantics_emb`, 
 `summary_emb`, `feat_transformer` = `nn.TransformerEncoder` with a final norm, `final_lin`), so
 their weights load after `python -m scene_analogy.convert_checkpoint`.
 
-The encoder is evaluated by `_encode` (same parameters and post-norm arithmetic as torch's module,
-checked to 1e-5; faster: no nested tensors, last layer for the summary token only), queries sorted by
-neighbour count and chunked. Neighbours: the nearest `max_neighbors` in the ball, or the nearest
+Queries are sorted by neighbour count and chunked, each chunk padded to its own longest
+neighbourhood. In training (dropout live) the encoder is evaluated by `_encode` (same parameters and
+post-norm arithmetic as torch's module: no nested tensors, last layer for the summary token only).
+In eval mode by `_encode_eval`, the same function folded (equal to torch's module to 1e-5, exact in
+float64; tests/test_field_eval_path.py): the first layer's input projection is folded into the
+token embedding (`_first_layer_tables`), the last layer into the summary query (`_summary_layer`:
+no token is projected), and the summary row of the other layers is attended apart from the flash
+kernel; on one CPU thread the chunks are cache-sized. Numbers: docs/speed.md, "Descriptor field". Neighbours: the nearest `max_neighbors` in the ball, or the nearest
 `neighbor_pool` thinned by distance rank; never random. Why and the numbers: docs/decisions.md,
 "Field: encoder evaluation and neighbour pool".
 """
@@ -36,9 +41,11 @@ __all__ = ["FieldConfig", "ContextDescriptorField", "PRESETS", "semantics_free",
 # Floats alive per chunk in the widest intermediate (queries x tokens x max(feed-forward, 3 d)):
 # about 64 MB of float32. Larger chunks did not run faster on CPU; smaller ones bound GPU memory.
 _CHUNK_ELEMENTS = 1 << 24
-# Eval on the CPU: tokens per chunk and thread (~2,000: 62 queries of 33 tokens per thread). Every
-# intermediate of a chunk (~2,000 x 192 floats per thread, 1.5 MB) then stays in cache; the
-# memory-bound passes (bias, residual, ReLU, LayerNorm, copies) ran much slower over one big chunk.
+# Eval on one CPU thread: tokens per chunk (~2,000: 62 queries of 33 tokens). Every intermediate of
+# a chunk (~2,000 x 192 floats, 1.5 MB) then stays in cache; the memory-bound passes (bias, residual,
+# ReLU, LayerNorm, copies) ran much slower over one big chunk. Not with more threads: each op is an
+# OpenMP parallel region, and on a loaded machine (libgomp's default spin-wait) every region waits
+# for a descheduled thread, so 20 small chunks ran ~3x slower than one big one (docs/speed.md).
 _CPU_EVAL_CHUNK_TOKENS = 2048
 
 
@@ -237,10 +244,9 @@ class ContextDescriptorField(nn.Module):
         # Eval (no dropout): `_encode_eval`, first and last layers folded; training keeps `_encode`.
         folded = None if self.training else self._first_layer_tables()
         if chunk_size is None:
-            if folded is not None and scaled.device.type == "cpu":
-                # Cache-sized chunks: every intermediate stays in the threads' L2 caches (module docstring).
-                tokens = _CPU_EVAL_CHUNK_TOKENS * max(1, torch.get_num_threads())
-                chunk_size = max(1, tokens // (scaled.shape[1] + 1))
+            if folded is not None and scaled.device.type == "cpu" and torch.get_num_threads() == 1:
+                # Cache-sized chunks: every intermediate stays in L2 (see _CPU_EVAL_CHUNK_TOKENS).
+                chunk_size = max(1, _CPU_EVAL_CHUNK_TOKENS // (scaled.shape[1] + 1))
             else:
                 widest = max(self.cfg.feedforward, 3 * self.cfg.width)
                 chunk_size = max(1, _CHUNK_ELEMENTS // ((scaled.shape[1] + 1) * widest))

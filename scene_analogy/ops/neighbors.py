@@ -163,7 +163,8 @@ def _select_within(
     Queries are sorted along the axis where the points spread most and taken `_SLAB_QUERIES` at a
     time; only the points whose coordinate on that axis lies within the slab's range +- radius (a
     contiguous run of the points sorted the same way) are searched. Every point within `radius` of a
-    query is in its slab, and the distances are the same float operations as in `_pairwise_sq_dist`,
+    query is in its slab (slabs are padded to the widest and searched together), and the distances
+    are the same float operations as in `_pairwise_sq_dist`,
     so the selected points inside the ball and their distances are those of the full search (ties
     between equal distances aside); slots beyond the slab's points get inf, as padding. Returns None
     where the pruning cannot pay off (then the caller searches everything). A slab holds at most
@@ -187,18 +188,30 @@ def _select_within(
         hi = torch.searchsorted(p_key, q_key[stops] + margin, side="right").tolist()
         if sum(h - l for l, h in zip(lo, hi)) > 0.8 * len(lo) * num_points:
             return None  # slabs nearly as wide as the cloud: nothing to prune
-        q_sorted, p_sorted = q[q_order][None], p[p_order][None]
+        q_sorted, p_sorted = q[q_order], p[p_order]
+        lo_t, hi_t = torch.tensor(lo), torch.tensor(hi)
+        width = max(1, max(h - l for l, h in zip(lo, hi)))
+        found = min(k, width)
+        sq_rows, idx_rows = [], []
+        # All slabs at once (each padded to the widest): a few ops, not a few per slab, since on a
+        # loaded machine every op's thread barrier costs. Groups bound memory by chunk_size x width.
+        group = max(1, chunk_size // slab)
+        for first in range(0, len(lo), group):
+            g_lo, g_hi = lo_t[first:first + group], hi_t[first:first + group]
+            num = len(g_lo)
+            rows = torch.arange(first * slab, (first + num) * slab).clamp_max(num_query - 1)
+            cand = g_lo[:, None] + torch.arange(width)  # (num, width) positions in the sorted points
+            outside = cand >= g_hi[:, None]
+            cand = cand.clamp_max(num_points - 1)
+            sq = _pairwise_sq_dist(q_sorted[rows].view(num, slab, -1), p_sorted[cand])  # (num, slab, width)
+            sq.masked_fill_(outside[:, None, :], float("inf"))
+            values, indices = torch.topk(sq, found, dim=-1, largest=False, sorted=True)
+            sq_rows.append(values.reshape(num * slab, found))
+            idx_rows.append(p_order[cand.gather(1, indices.view(num, -1))].view(num * slab, found))
         sq_out = torch.full((num_query, k), float("inf"), dtype=query.dtype)
         idx_out = torch.zeros((num_query, k), dtype=torch.long)
-        for start, l, h in zip(starts.tolist(), lo, hi):
-            rows = q_order[start:start + slab]
-            found = min(k, h - l)
-            if found == 0:
-                continue
-            sq = _pairwise_sq_dist(q_sorted[:, start:start + slab], p_sorted[:, l:h])[0]
-            values, indices = torch.topk(sq, found, dim=-1, largest=False, sorted=True)
-            sq_out[rows, :found] = values
-            idx_out[rows, :found] = p_order[l:h][indices]
+        sq_out[q_order, :found] = torch.cat(sq_rows)[:num_query]
+        idx_out[q_order, :found] = torch.cat(idx_rows)[:num_query]
     return sq_out[None], idx_out[None]
 
 
