@@ -1,6 +1,11 @@
 """Descriptor-field throughput: queries per second at the sizes the matcher uses.
 
-    python benchmarks/field.py [--device cpu|cuda] [--repeats 5] [--explore]
+    python benchmarks/field.py [--device cpu|cuda] [--repeats 5] [--threads N] [--compare] [--explore]
+
+With `--compare` each row also gives the path the field used before issue 18 (one ~64 MB chunk,
+torch's layer arithmetic in every layer: `_tokens` + `_encode`, still the training path) measured
+in the same run, and the max abs difference of the two descriptors. `--threads N` sets
+torch.set_num_threads first.
 
 Scene: a seeded room-like scene of 1,500 labelled keypoints (floor-plan corners plus 50 surface
 points on each of 30 box-shaped objects); queries: 1,250 object keypoints, as when the matcher
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import statistics
 import sys
 
 import torch
@@ -31,7 +37,7 @@ sys.path.insert(0, REPO)
 
 from scene_analogy.field.checkpoint import load_config  # noqa: E402
 from scene_analogy.field.model import PRESETS, FieldConfig  # noqa: E402
-from scene_analogy.ops.neighbors import ball_query, gather  # noqa: E402
+from scene_analogy.ops.neighbors import ball_query, gather, spread_by_rank  # noqa: E402
 
 NUM_POINTS, NUM_QUERIES, NUM_OBJECTS, POINTS_PER_OBJECT = 1500, 1250, 30, 50
 
@@ -67,6 +73,88 @@ def queries_per_second(cfg: FieldConfig, scene, device, repeats: int, mode=torch
     points, labels, queries = (t.to(device) for t in scene)
     with mode():
         return queries.shape[1] / median_seconds(lambda: field(queries, points, labels), repeats, device)
+
+
+def old_describe(field, query: torch.Tensor, points: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The descriptors (B, Q, out_dim) as computed before issue 18: the full neighbour search (explicit
+    lengths turn off the slab search), one chunk from the ~64 MB budget, `_tokens` then `_encode`
+    (post-norm layers via SDPA, summary-only last layer, no folding)."""
+    cfg = field.cfg
+    full = torch.full((points.shape[0],), points.shape[1], device=points.device)
+    dist, idx, mask = ball_query(query, points, cfg.radius, max(cfg.max_neighbors, cfg.neighbor_pool), full)
+    if cfg.neighbor_pool > cfg.max_neighbors:
+        dist, idx, mask = spread_by_rank(dist, idx, mask, cfg.max_neighbors)
+    b, q, k = dist.shape
+    scaled = (torch.where(mask, dist, torch.zeros_like(dist)) / cfg.radius).reshape(b * q, k)
+    lab = gather(labels.long(), idx).masked_fill(~mask, 0).reshape(b * q, k) if cfg.uses_semantics else None
+    mask = mask.reshape(b * q, k)
+    counts = mask.sum(-1)
+    order = torch.argsort(counts, descending=True, stable=True)
+    chunk = max(1, (1 << 24) // ((k + 1) * max(cfg.feedforward, 3 * cfg.width)))
+    pieces = []
+    for start, length in zip(range(0, b * q, chunk), counts[order[::chunk]].tolist()):
+        rows = order[start:start + chunk]
+        tokens = field._tokens(scaled[rows, :length], None if lab is None else lab[rows, :length])
+        pieces.append(field._encode(tokens, mask[rows, :length]))
+    out = field.final_lin(torch.cat(pieces)[torch.argsort(order)])
+    out = torch.nn.functional.normalize(out, dim=-1) if cfg.normalize else out
+    return out.reshape(b, q, -1)
+
+
+def parts(cfg: FieldConfig, scene, repeats: int) -> None:
+    """CPU milliseconds (process time, median) per part of one call, old path vs new, CPU only."""
+    import time
+
+    def ms(fn) -> float:
+        fn()
+        times = []
+        for _ in range(repeats):
+            start = time.process_time()
+            fn()
+            times.append(time.process_time() - start)
+        return 1e3 * statistics.median(times)
+
+    torch.manual_seed(0)
+    field = cfg.build().eval()
+    points, labels, queries = scene
+    k = cfg.max_neighbors
+    full = torch.full((1,), points.shape[1])
+    with torch.inference_mode():
+        dist, idx, mask = ball_query(queries, points, cfg.radius, k)
+        scaled = (torch.where(mask, dist, torch.zeros_like(dist)) / cfg.radius)[0]
+        lab = gather(labels, idx).masked_fill(~mask, 0)[0] if cfg.uses_semantics else None
+        valid = mask[0]
+        tokens = field._tokens(scaled, lab)
+        summary = field._encode(tokens, valid)
+        rows = [
+            ("neighbour search (ball_query)", ms(lambda: ball_query(queries, points, cfg.radius, k, full)),
+             ms(lambda: ball_query(queries, points, cfg.radius, k))),
+            ("token embedding (_tokens)", ms(lambda: field._tokens(scaled, lab)), float("nan")),
+            ("transformer (_encode, one chunk)", ms(lambda: field._encode(tokens, valid)), float("nan")),
+            ("pooling (final_lin + normalise)",
+             ms(lambda: torch.nn.functional.normalize(field.final_lin(summary), dim=-1)), float("nan")),
+            ("tokens + transformer + pooling", float("nan"), ms(lambda: field._describe_flat(scaled, lab, valid, None))),
+            ("whole call", ms(lambda: old_describe(field, queries, points, labels)), ms(lambda: field(queries, points, labels))),
+        ]
+    print(f"\nparts of one call, {cfg.max_neighbors} neighbours, CPU ms (process time), {torch.get_num_threads()} threads")
+    print(f"  {'part':36s} {'old':>7s} {'new':>7s}")
+    for name, old, new in rows:
+        print(f"  {name:36s} {old:7.1f} {new:7.1f}")
+
+
+def compare_qps(cfg: FieldConfig, scene, device, repeats: int) -> tuple[float, float, float]:
+    """(old-path queries/s, new queries/s, max abs difference), timed alternately in one run."""
+    torch.manual_seed(0)
+    field = cfg.build().to(device).eval()
+    points, labels, queries = (t.to(device) for t in scene)
+    with torch.inference_mode():
+        diff = float((old_describe(field, queries, points, labels) - field(queries, points, labels)).abs().max())
+        old, new = [], []
+        for _ in range(repeats):  # alternate, so that load on a shared machine hits both alike
+            old.append(median_seconds(lambda: old_describe(field, queries, points, labels), 1, device))
+            new.append(median_seconds(lambda: field(queries, points, labels), 1, device))
+    n = queries.shape[1]
+    return n / statistics.median(old), n / statistics.median(new), diff
 
 
 def _torch_encoder_qps(cfg: FieldConfig, scene, device, repeats: int, nested: bool, mode,
@@ -154,7 +242,14 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--explore", action="store_true", help="also print the measurements behind 'fast'")
+    parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads first (0: leave)")
+    parser.add_argument("--compare", action="store_true", help="also time the pre-issue-18 path, same run")
+    parser.add_argument("--skip-training", action="store_true", help="no training steps/s rows")
+    parser.add_argument("--parts", action="store_true", help="CPU ms per part, old vs new, 'fast' (CPU)")
+    parser.add_argument("--only", default="", help="comma-separated row names (e.g. fast,pretrained/no_semantic)")
     args = parser.parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     scene = room_scene()
     points, _, queries = scene
@@ -162,15 +257,27 @@ def main(argv=None) -> None:
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"{NUM_QUERIES} queries vs {NUM_POINTS} keypoints; neighbours within 0.75 m: "
           f"mean {mask.sum(-1).float().mean():.0f}, min {mask.sum(-1).min()}")
-    print(f"{'preset':30s} {'layers':>6s} {'heads':>5s} {'ff':>5s} {'k':>4s} {'pool':>4s} {'width':>5s} {'queries/s':>10s}")
+    extra = f" {'old q/s':>10s} {'speed-up':>8s} {'max |diff|':>10s}" if args.compare else ""
+    print(f"{'preset':30s} {'layers':>6s} {'heads':>5s} {'ff':>5s} {'k':>4s} {'pool':>4s} {'width':>5s} {'queries/s':>10s}"
+          + extra)
     root = os.path.join(REPO, "pretrained")
     shipped = {f"pretrained/{d}": load_config(os.path.join(root, d)) for d in sorted(os.listdir(root))
                if os.path.isfile(os.path.join(root, d, "config.json"))}
     for name, cfg in {**PRESETS, **shipped}.items():
-        qps = queries_per_second(cfg, scene, device, args.repeats)
+        if args.only and name not in args.only.split(","):
+            continue
+        if args.compare:
+            old, qps, diff = compare_qps(cfg, scene, device, args.repeats)
+            extra = f" {old:10.0f} {qps / old:7.2f}x {diff:10.2e}"
+        else:
+            qps, extra = queries_per_second(cfg, scene, device, args.repeats), ""
         print(f"{name:30s} {cfg.num_layers:6d} {cfg.num_heads:5d} {cfg.feedforward:5d} {cfg.max_neighbors:4d} "
-              f"{cfg.neighbor_pool:4d} {cfg.width:5d} {qps:10.0f}",
+              f"{cfg.neighbor_pool:4d} {cfg.width:5d} {qps:10.0f}" + extra,
               flush=True)
+    if args.parts:
+        parts(PRESETS["fast"], scene, args.repeats)
+    if args.skip_training:
+        return
     print(f"\ntraining steps/s (batch {TRAIN_BATCH} triplets x {TRAIN_QUERIES} queries, forward + backward + Adam)")
     for name in ("paper", "fast", "fast-semantics-free"):
         print(f"{name:22s} {training_steps_per_second(PRESETS[name], scene, device, args.repeats):10.2f}", flush=True)

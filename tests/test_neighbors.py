@@ -364,3 +364,21 @@ P3 = torch.zeros(2, 5, 3)
 def test_bad_input_raises_value_error(call):
     with pytest.raises(ValueError):
         call()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_ball_query_slab_pruning_equals_full_search(dtype):
+    """One CPU cloud (B = 1, no lengths) is searched slab by slab (`_select_within`); passing full
+    lengths forces the full search. Same mask and distances bit for bit, same neighbour sets."""
+    gen = torch.Generator().manual_seed(4)
+    points = (torch.rand(1, 900, 3, generator=gen) * torch.tensor([6.0, 2.5, 4.0])).to(dtype)
+    # Queries on points, in between, outside the cloud; two exact duplicates of a point.
+    query = torch.cat([points[:, :200], torch.rand(1, 200, 3, generator=gen).to(dtype) * 7 - 0.5,
+                       points[:, :2]], 1)
+    for radius, k in ((0.75, 32), (0.4, 8), (1.0, 100), (5.0, 16)):
+        fast = nb.ball_query(query, points, radius, k)
+        full = nb.ball_query(query, points, radius, k, points_lengths=torch.tensor([900]))
+        assert torch.equal(fast[2], full[2]) and torch.equal(fast[0], full[0])
+        for a, b, m in zip(fast[1][0], full[1][0], full[2][0]):
+            assert set(a[m].tolist()) == set(b[m].tolist())
+        assert (fast[1][~fast[2]] == 0).all()

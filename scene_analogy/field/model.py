@@ -11,9 +11,14 @@ Parameter names and shapes follow the authors' released model (`semantics_emb`, 
 `summary_emb`, `feat_transformer` = `nn.TransformerEncoder` with a final norm, `final_lin`), so
 their weights load after `python -m scene_analogy.convert_checkpoint`.
 
-The encoder is evaluated by `_encode` (same parameters and post-norm arithmetic as torch's module,
-checked to 1e-5; faster: no nested tensors, last layer for the summary token only), queries sorted by
-neighbour count and chunked. Neighbours: the nearest `max_neighbors` in the ball, or the nearest
+Queries are sorted by neighbour count and chunked, each chunk padded to its own longest
+neighbourhood. In training (dropout live) the encoder is evaluated by `_encode` (same parameters and
+post-norm arithmetic as torch's module: no nested tensors, last layer for the summary token only).
+In eval mode by `_encode_eval`, the same function folded (equal to torch's module to 1e-5, exact in
+float64; tests/test_field_eval_path.py): the first layer's input projection is folded into the
+token embedding (`_first_layer_tables`), the last layer into the summary query (`_summary_layer`:
+no token is projected), and the summary row of the other layers is attended apart from the flash
+kernel; on one CPU thread the chunks are cache-sized. Numbers: docs/speed.md, "Descriptor field". Neighbours: the nearest `max_neighbors` in the ball, or the nearest
 `neighbor_pool` thinned by distance rank; never random. Why and the numbers: docs/decisions.md,
 "Field: encoder evaluation and neighbour pool".
 """
@@ -36,6 +41,12 @@ __all__ = ["FieldConfig", "ContextDescriptorField", "PRESETS", "semantics_free",
 # Floats alive per chunk in the widest intermediate (queries x tokens x max(feed-forward, 3 d)):
 # about 64 MB of float32. Larger chunks did not run faster on CPU; smaller ones bound GPU memory.
 _CHUNK_ELEMENTS = 1 << 24
+# Eval on one CPU thread: tokens per chunk (~2,000: 62 queries of 33 tokens). Every intermediate of
+# a chunk (~2,000 x 192 floats, 1.5 MB) then stays in cache; the memory-bound passes (bias, residual,
+# ReLU, LayerNorm, copies) ran much slower over one big chunk. Not with more threads: each op is an
+# OpenMP parallel region, and on a loaded machine (libgomp's default spin-wait) every region waits
+# for a descheduled thread, so 20 small chunks ran ~3x slower than one big one (docs/speed.md).
+_CPU_EVAL_CHUNK_TOKENS = 2048
 
 
 @dataclass(frozen=True)
@@ -230,15 +241,28 @@ class ContextDescriptorField(nn.Module):
             return scaled.new_zeros(0, self.cfg.out_dim)
         counts = mask.sum(-1)
         order = torch.argsort(counts, descending=True, stable=True)
+        # Eval (no dropout): `_encode_eval`, first and last layers folded; training keeps `_encode`.
+        folded = None if self.training else self._first_layer_tables()
         if chunk_size is None:
-            widest = max(self.cfg.feedforward, 3 * self.cfg.width)
-            chunk_size = max(1, _CHUNK_ELEMENTS // ((scaled.shape[1] + 1) * widest))
+            if folded is not None and scaled.device.type == "cpu" and torch.get_num_threads() == 1:
+                # Cache-sized chunks: every intermediate stays in L2 (see _CPU_EVAL_CHUNK_TOKENS).
+                chunk_size = max(1, _CPU_EVAL_CHUNK_TOKENS // (scaled.shape[1] + 1))
+            else:
+                widest = max(self.cfg.feedforward, 3 * self.cfg.width)
+                chunk_size = max(1, _CHUNK_ELEMENTS // ((scaled.shape[1] + 1) * widest))
         chunk_counts = counts[order[::chunk_size]].tolist()  # one host sync for all chunks
+        # Reordered once, so that every chunk is a slice (a view), not a gather.
+        scaled, mask = scaled[order], mask[order]
+        labels = None if labels is None else labels[order]
         pieces = []
         for start, length in zip(range(0, num, chunk_size), chunk_counts):
-            rows = order[start:start + chunk_size]
-            tokens = self._tokens(scaled[rows, :length], None if labels is None else labels[rows, :length])
-            pieces.append(self._encode(tokens, mask[rows, :length]))
+            rows = slice(start, start + chunk_size)
+            chunk_labels = None if labels is None else labels[rows, :length]
+            if folded is None:
+                tokens = self._tokens(scaled[rows, :length], chunk_labels)
+                pieces.append(self._encode(tokens, mask[rows, :length]))
+            else:
+                pieces.append(self._encode_eval(scaled[rows, :length], chunk_labels, mask[rows, :length], folded))
         summary = torch.cat(pieces)[torch.argsort(order)]
         desc = self.final_lin(summary)
         return F.normalize(desc, dim=-1) if self.cfg.normalize else desc
@@ -268,6 +292,57 @@ class ContextDescriptorField(nn.Module):
             x = _post_norm_layer(layer, x, attn_mask, summary_only=i == len(layers) - 1)
         return self.feat_transformer.norm(x[:, 0])
 
+    def _first_layer_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first layer's input projection folded into the token embedding (for `_encode_eval`).
+
+        A token is [W2 h + b2 || E[c]] with h = ReLU(W1 s + b1) the distance MLP's hidden layer, so its
+        query/key/value row W (token) + b = (W_dist W2) h + table[c] with
+        table[c] = W_dist b2 + W_class E[c] + b. Returns (W_dist W2 transposed (hidden, 3 d), table):
+        table rows 0..num_classes (one row without semantics), then one row for the summary token
+        (W summary + b; its h is 0).
+        """
+        attn = self.feat_transformer.layers[0].self_attn
+        weight, bias = attn.in_proj_weight, attn.in_proj_bias
+        lin2 = self.dist_emb.dist_mlp[2]
+        dd = self.cfg.distance_emb_size
+        w_dist = weight[:, :dd]
+        token_rows = F.linear(lin2.bias, w_dist, bias)[None]  # (1, 3 d)
+        if self.cfg.uses_semantics:
+            token_rows = token_rows + F.linear(self.semantics_emb.weight, weight[:, dd:])
+        summary_row = F.linear(self.summary_emb.weight, weight, bias)
+        return (w_dist @ lin2.weight).t(), torch.cat([token_rows, summary_row])
+
+    def _encode_eval(self, scaled: torch.Tensor, labels: torch.Tensor | None, valid: torch.Tensor,
+                     folded: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """`_tokens` + `_encode` without dropout, from distances (n, L), labels and mask: equal to 1e-5.
+
+        The first layer's input projection is folded into the embedding (`_first_layer_tables`) and
+        the last layer into the summary query (`_summary_layer`); the layers between are unchanged.
+        """
+        n, length = scaled.shape
+        d, dd = self.cfg.width, self.cfg.distance_emb_size
+        mlp = self.dist_emb.dist_mlp
+        projection, table = folded
+        # Hidden distance features for [summary, tokens]: the summary row is 0 (its table row holds it).
+        hidden = F.pad(F.relu(mlp[0](scaled[..., None])), (0, 0, 1, 0))  # (n, L + 1, hidden)
+        rows = torch.full((n, length + 1), table.shape[0] - 1, dtype=torch.long, device=scaled.device)
+        rows[:, 1:] = 0 if labels is None else labels
+        qkv = F.embedding(rows, table).view(-1, table.shape[1]).addmm_(hidden.view(-1, hidden.shape[-1]), projection)
+        # The residual stream: [summary, [distance embedding || class embedding]].
+        x = scaled.new_empty(n, length + 1, d)
+        x[:, 0] = self.summary_emb.weight
+        x[:, 1:, :dd] = mlp[2](hidden[:, 1:])
+        if labels is not None:
+            x[:, 1:, dd:] = self.semantics_emb(labels)
+        keep = torch.cat([valid.new_ones(n, 1), valid], dim=1)
+        attn_mask = torch.zeros(keep.shape, dtype=x.dtype, device=x.device).masked_fill_(~keep, float("-inf"))
+        layers = self.feat_transformer.layers
+        for i, layer in enumerate(layers[:-1]):
+            x = _eval_layer(layer, x, attn_mask, qkv.view(n, length + 1, -1) if i == 0 else None)
+        if len(layers) == 1:  # the only layer is also the last: fold neither
+            return self.feat_transformer.norm(_post_norm_layer(layers[0], x, attn_mask[:, None, None, :], True)[:, 0])
+        return self.feat_transformer.norm(_summary_layer(layers[-1], x, attn_mask))
+
 
 def _post_norm_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor, attn_mask: torch.Tensor,
                      summary_only: bool) -> torch.Tensor:
@@ -293,3 +368,64 @@ def _post_norm_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor, attn_ma
     a = attn.out_proj(a.transpose(1, 2).reshape(n, residual.shape[1], d))
     x = layer.norm1(residual + layer.dropout1(a))
     return layer.norm2(x + layer.dropout2(layer.linear2(layer.dropout(F.relu(layer.linear1(x))))))
+
+
+def _eval_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor, attn_mask: torch.Tensor,
+                qkv: torch.Tensor | None = None) -> torch.Tensor:
+    """`_post_norm_layer(..., summary_only=False)` without dropout; x (n, L, d), attn_mask (n, L)
+    additive, `qkv` (n, L, 3 d) the input projection of x when computed elsewhere.
+
+    The summary query (row 0) is attended apart (`_summary_attention`): torch's CPU flash kernel
+    works in blocks of 32 query rows, and a 33rd row would cost each (query, head) a second block of
+    tiny matrix products.
+    """
+    attn = layer.self_attn
+    n, length, d = x.shape
+    heads = attn.num_heads
+    head = d // heads
+    if qkv is None:
+        qkv = F.linear(x, attn.in_proj_weight, attn.in_proj_bias)
+    q, k, v = qkv.chunk(3, dim=-1)
+    out = x.new_empty(n, length, d)
+    out[:, 0] = _summary_attention(attn, x, q[:, 0], attn_mask)
+    if length > 1:
+        a = F.scaled_dot_product_attention(*(t.reshape(n, t.shape[1], heads, head).transpose(1, 2)
+                                             for t in (q[:, 1:], k, v)), attn_mask=attn_mask[:, None, None, :])
+        out.view(n, length, heads, head)[:, 1:] = a.transpose(1, 2)
+    x = layer.norm1(x + attn.out_proj(out))
+    return layer.norm2(x + layer.linear2(F.relu(layer.linear1(x))))
+
+
+def _summary_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
+    """`_post_norm_layer(..., summary_only=True)[:, 0]` without dropout, keys and values folded away.
+
+    For the summary query q (one per row, heads h of size e) the score of token j is
+    q_h . (W_k,h x_j + b_k,h) / sqrt(e) = u_h . x_j + const_h with u_h = W_k,h^T q_h / sqrt(e); the
+    constant cancels in the softmax. Its attention output is sum_j a_hj (W_v,h x_j + b_v,h) =
+    W_v,h (sum_j a_hj x_j) + b_v,h, since the weights sum to 1. So no token is projected: per row
+    ~2 L d heads multiply-adds instead of 2 L d^2. x (n, L, d), attn_mask (n, L) additive (0 / -inf,
+    slot 0 valid); returns (n, d).
+    """
+    attn = layer.self_attn
+    d = x.shape[-1]
+    x0 = x[:, 0]
+    q = F.linear(x0, attn.in_proj_weight[:d], attn.in_proj_bias[:d])
+    x0 = layer.norm1(x0 + attn.out_proj(_summary_attention(attn, x, q, attn_mask)))
+    return layer.norm2(x0 + layer.linear2(F.relu(layer.linear1(x0))))
+
+
+def _summary_attention(attn: nn.MultiheadAttention, x: torch.Tensor, q: torch.Tensor,
+                       attn_mask: torch.Tensor) -> torch.Tensor:
+    """Attention output (n, d), before `out_proj`, of one query q (n, d) (already projected) over the
+    tokens x (n, L, d), without projecting the tokens (`_summary_layer` has the algebra)."""
+    n, length, d = x.shape
+    heads = attn.num_heads
+    head = d // heads
+    weight, bias = attn.in_proj_weight, attn.in_proj_bias
+    q = q * head ** -0.5
+    # u (n, heads, d) = per head W_k,h^T q_h: a batched matmul over the heads.
+    u = torch.bmm(q.reshape(n, heads, head).transpose(0, 1), weight[d:2 * d].reshape(heads, head, d))
+    scores = torch.baddbmm(attn_mask[:, None, :], u.transpose(0, 1), x.transpose(1, 2))  # (n, heads, L)
+    z = torch.bmm(scores.softmax(dim=-1), x)  # (n, heads, d): attention-weighted token means
+    ctx = torch.bmm(z.transpose(0, 1), weight[2 * d:].reshape(heads, head, d).transpose(1, 2))  # (heads, n, e)
+    return ctx.transpose(0, 1).reshape(n, d) + bias[2 * d:]
