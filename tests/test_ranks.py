@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from scene_analogy import evaluate
 from scene_analogy.evaluation.ranks import ONE, restore, share
@@ -62,6 +63,16 @@ def _torchrun(args: list[str], timeout: float = 120) -> subprocess.CompletedProc
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.fixture
+def one_thread():
+    """The ranks run with OMP_NUM_THREADS=1; the one-process run does too, since a float sum's order (and so
+    its last bit) depends on how many threads share it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _without_seconds(value):
     if isinstance(value, dict):
         return {k: _without_seconds(v) for k, v in value.items() if k not in ("seconds", "seconds_per_pair")}
@@ -96,7 +107,7 @@ def scene_root(tmp_path_factory):
     return root
 
 
-def test_evaluate_on_two_ranks_writes_what_one_writes(scene_root, tmp_path):
+def test_evaluate_on_two_ranks_writes_what_one_writes(scene_root, tmp_path, one_thread):
     flags = ["--scene_root", str(scene_root), "--methods", "ours,scene_graph", "--num_pairs", str(NUM_PAIRS),
              "--num_pictures", "2"]
     evaluate.main(flags + ["--out", str(tmp_path / "one")])
@@ -107,7 +118,7 @@ def test_evaluate_on_two_ranks_writes_what_one_writes(scene_root, tmp_path):
     assert run.stdout.count("wrote ") == 1  # rank 0 alone prints
 
 
-def test_field_match_on_two_ranks_writes_what_one_writes(scene_root, tmp_path):
+def test_field_match_on_two_ranks_writes_what_one_writes(scene_root, tmp_path, one_thread):
     flags = ["--scene_root", str(scene_root), "--point_sample_root", str(scene_root / "point_samples"),
              "--scene_pair_type", "augment", "--scene_buffer_size", str(NUM_PAIRS), "--num_vis", "2", "--quiet"]
     main_field_match.main(flags + ["--log_dir", str(tmp_path / "one")])
