@@ -137,3 +137,11 @@ def test_ranks_gather_in_order_and_a_failing_rank_stops_every_rank_with_one_line
     assert len(lines) == 1 and "rank 1 of 2 failed on item 3" in lines[0], run.stderr[-3000:]
     assert ("a broken pair" if failure == "data" else "ValueError: a bug") in lines[0]
     assert ("in work" in run.stderr) == (failure == "bug")  # a programming error keeps its traceback
+
+
+def test_ranks_leave_together_after_rank_0_has_written(tmp_path):
+    """No rank tears the process group down while rank 0 still writes (seen to abort in gloo)."""
+    marker = tmp_path / "written.txt"
+    run = _torchrun([str(REPO / "tests/rank_worker.py"), "leave", str(marker)], timeout=60)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "rank 0 leaves, written: True" in run.stdout and "rank 1 leaves, written: True" in run.stdout, run.stdout

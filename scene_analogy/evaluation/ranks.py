@@ -7,7 +7,8 @@ process group (CPU; objects are gathered, not tensors reduced); without those va
 process and `Ranks.map` is a plain loop, exactly the behaviour from before ranks. Rank r matches
 pairs r, r + N, r + 2N, ... (`share`: interleaved, so a run of slow pairs is spread over the
 ranks), rank 0 gathers every pair's result back into the pairs' order (`restore`) and alone writes
-the outputs, so they are those of one process (seconds excepted: they are measured).
+the outputs, so they are those of one process (seconds excepted: they are measured); the ranks
+leave through a barrier, so none closes the group while rank 0 still writes.
 
 A failure on one rank (an exception while matching one of its pairs) is sent to rank 0 in the same
 gather, so every rank stops with the same `RankError` (one line from rank 0, exit status 2; a
@@ -118,7 +119,7 @@ class Ranks:
         try:
             dist.gather_object(payload, gathered, dst=0)
         except Exception as exc:  # noqa: BLE001 - a dead or hung rank: one line, not a hang or a traceback
-            raise self._lost(exc, desc) from None
+            raise self._lost(exc, f"gathering {desc or 'the results'}") from None
         return gathered
 
     def _broadcast(self, value, desc):
@@ -128,12 +129,21 @@ class Ranks:
         try:
             dist.broadcast_object_list(box, src=0)
         except Exception as exc:  # noqa: BLE001
-            raise self._lost(exc, desc) from None
+            raise self._lost(exc, f"gathering {desc or 'the results'}") from None
         return box[0]
 
-    def _lost(self, exc: Exception, desc) -> RankError:
+    def barrier(self, desc: str) -> None:
+        """Wait for every rank (a dead or hung one: RankError after the timeout, as for a gather)."""
+        import torch.distributed as dist
+
+        try:
+            dist.barrier()
+        except Exception as exc:  # noqa: BLE001
+            raise self._lost(exc, f"waiting for the other ranks at {desc}") from None
+
+    def _lost(self, exc: Exception, step: str) -> RankError:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return RankError(f"rank {self.rank} of {self.world}: gathering {desc or 'the results'} failed ({first}); "
+        return RankError(f"rank {self.rank} of {self.world}: {step} failed ({first}); "
                          f"another rank died or took longer than the {self.timeout_s:g} s timeout ({TIMEOUT_ENV})")
 
 
@@ -178,8 +188,14 @@ def open_ranks() -> Iterator[Ranks]:
         except Exception as exc:  # noqa: BLE001
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise RankError(f"rank {rank} of {world}: could not join the other ranks ({first})") from None
+    ranks = Ranks(rank, world, local_rank, timeout)
     try:
-        yield Ranks(rank, world, local_rank, timeout)
+        yield ranks
+        # Leave together: a rank that tears its group down while rank 0 still writes the outputs was
+        # seen to abort in gloo (std::terminate, SIGABRT) once in a few runs. On an exception there
+        # is no barrier: every rank raises the same RankError, or torchrun stops the rest.
+        if owned:
+            ranks.barrier("the end of the command")
     finally:
         if owned and dist.is_initialized():
             dist.destroy_process_group()
