@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from timing import commands_policy  # noqa: E402  (benchmarks/ is sys.path[0] when run as a script)
 
 FPFH_RADIUS, FPFH_MAX_NN, NORMAL_RADIUS, CORR_DIST = 0.25, 100, 0.1, 0.15
 
@@ -69,6 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    print(commands_policy(), flush=True)
     target, reference, roi, _ = known_answer_pair(big_scene(15), 3, 3 * POINTS, 15)
     print(f"open3d FPFH + RANSAC, RoI 3 x {POINTS} vs reference 15 x {POINTS}: "
           f"{seconds_per_pair(target, reference, roi, args.repeats):.4f} s per pair (median)")

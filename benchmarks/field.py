@@ -30,7 +30,7 @@ import statistics
 import sys
 
 import torch
-from timing import median_seconds  # benchmarks/ is on sys.path when run as a script
+from timing import commands_policy, median_seconds  # benchmarks/ is on sys.path when run as a script
 
 REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, REPO)
@@ -248,6 +248,7 @@ def main(argv=None) -> None:
     parser.add_argument("--parts", action="store_true", help="CPU ms per part, old vs new, 'fast' (CPU)")
     parser.add_argument("--only", default="", help="comma-separated row names (e.g. fast,pretrained/no_semantic)")
     args = parser.parse_args(argv)
+    print(commands_policy(), flush=True)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from timing import commands_policy  # noqa: E402  (benchmarks/ is sys.path[0] when run as a script)
 
 from scene_analogy.field.model import PRESETS  # noqa: E402
 from scene_analogy.fixtures.match_inputs import (  # noqa: E402
@@ -229,6 +230,7 @@ def main() -> None:
     parser.add_argument("--out", default="results/match_scaling.png")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: one per core)")
     args = parser.parse_args()
+    print(commands_policy(), flush=True)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     # Only when needed: in this torch build (2.13 CPU, MKL) any explicit set_num_threads call, even
     # to the current value, breaks batched torch.linalg.lu_factor (garbage pivots), used by rbf.py.

@@ -24,6 +24,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from timing import commands_policy  # noqa: E402  (benchmarks/ is sys.path[0] when run as a script)
 
 from benchmarks.match import big_scene, known_answer_pair, true_pcp  # noqa: E402
 from scene_analogy.field.checkpoint import load_field  # noqa: E402
@@ -46,6 +47,7 @@ def main() -> None:
     p.add_argument("--checkpoint", default=os.path.join(REPO, "pretrained", "synthetic_default"))
     p.add_argument("--device", default="cpu")
     args = p.parse_args()
+    print(commands_policy(), flush=True)
 
     torch.manual_seed(0)
     setup = time.perf_counter()

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from timing import commands_policy  # noqa: E402  (benchmarks/ is sys.path[0] when run as a script)
 
 from scene_analogy.files import atomic  # noqa: E402
 from scene_analogy.fixtures.user_scene_pairs import FORMATS, PairConfig, make_pair, symmetric_pair, write_scene  # noqa: E402
@@ -77,6 +78,7 @@ def main(argv=None) -> None:
     p.add_argument("--formats", nargs="+", default=list(FORMATS), choices=FORMATS)
     p.add_argument("--json", default=None, help="also write every row here")
     args = p.parse_args(argv)
+    print(commands_policy(), flush=True)
     torch.set_num_threads(1)
     rows = {fmt: [] for fmt in args.formats}
     for seed in range(args.seeds):

@@ -28,6 +28,7 @@ import time
 import classical as classical_bench
 import field as field_bench  # benchmarks/ is sys.path[0] when run as a script
 import match as match_bench
+from timing import commands_policy
 import torch
 
 from scene_analogy.field.checkpoint import load_field  # noqa: E402
@@ -54,8 +55,10 @@ def main(argv=None) -> None:
     parser.add_argument("--presets", default="fast,paper", help="presets for queries/s and training steps/s")
     parser.add_argument("--out", default="results")
     args = parser.parse_args(argv)
+    policy = commands_policy()
+    print(policy, flush=True)
     start = time.perf_counter()
-    report = {"machine": machine(), "command": "python benchmarks/run_all.py " + " ".join(sys.argv[1:] if argv is None else argv)}
+    report = {"machine": {**machine(), "allocator": policy}, "command": "python benchmarks/run_all.py " + " ".join(sys.argv[1:] if argv is None else argv)}
     presets = [p.strip() for p in args.presets.split(",") if p.strip()]
 
     room = field_bench.room_scene()

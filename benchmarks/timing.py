@@ -1,4 +1,5 @@
-"""The one timer every benchmark uses: median wall time after a warm-up, CUDA synchronised."""
+"""The one timer every benchmark uses: median wall time after a warm-up, CUDA synchronised; and the
+process policy of the commands (`commands_policy`), so that benchmarks time what a command gets."""
 
 from __future__ import annotations
 
@@ -7,6 +8,15 @@ import time
 from typing import Callable
 
 import torch
+
+
+def commands_policy() -> str:
+    """Apply what every command applies to its process (`scene_analogy.cli.allocator`) and say so in a
+    line. `GLIBC_TUNABLES= python benchmarks/...` measures without it."""
+    from scene_analogy.cli.allocator import reuse_freed_memory  # the caller has put the repository on sys.path
+
+    applied = reuse_freed_memory()
+    return "allocator: " + ("glibc keeps freed memory (cli/allocator.py)" if applied else "as the system sets it")
 
 
 def median_seconds(fn: Callable[[], object], repeats: int, device: str | torch.device) -> float:

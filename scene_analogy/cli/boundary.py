@@ -1,7 +1,8 @@
 """The one-line error boundary of every command.
 
 Entry modules parse flags and call the core inside `user_errors()`, so a problem with the user's
-data ends the program with one line on stderr (exit status 2) instead of a traceback.
+data ends the program with one line on stderr (exit status 2) instead of a traceback. Entering it
+also sets the command's process-wide allocator policy (`cli.allocator`): the command owns its process.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import contextlib
 import sys
 from typing import Iterator
 
+from scene_analogy.cli.allocator import reuse_freed_memory
 from scene_analogy.files.errors import DataError
 
 
@@ -17,6 +19,7 @@ from scene_analogy.files.errors import DataError
 def user_errors() -> Iterator[None]:
     """Turn DataError, and an OSError about a named file (a folder where a file should go, no
     permission, a full disk), into one line on stderr and exit status 2."""
+    reuse_freed_memory()
     try:
         yield
     except DataError as exc:
