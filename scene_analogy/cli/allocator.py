@@ -2,13 +2,14 @@
 
 torch's CPU tensors come from malloc. A descriptor-field call on two threads allocates and frees
 blocks of ~10-30 MB (one chunk's token intermediates); by default glibc serves such blocks with mmap
-or trims them off the heap when freed, so the next call faults every page in again: ~33,000 page
-faults per call of 1,250 queries, a quarter of its time. Blocks up to `MMAP_THRESHOLD` from the heap
-and up to `TRIM_THRESHOLD` of free heap kept: 9,100-10,800 -> 12,400-13,600 queries/s, page faults
-/6, peak resident about the same (docs/speed.md, "Allocator"). Either threshold alone does not help
-(the trim threshold alone, which fixes the mmap threshold at 128 KB, halves the speed), so both or
-neither are set. A process-wide setting, so only the commands (the processes
-they own: `cli.boundary.user_errors`) and the benchmarks apply it, never an import of the library.
+or trims them off the heap when freed, so the next call faults its pages in again (~30,000 page
+faults per call of 1,250 queries). Blocks up to `MMAP_THRESHOLD` from the heap and up to
+`TRIM_THRESHOLD` of free heap kept: 9,100-10,800 -> 12,400-13,600 queries/s, page faults / 6, peak
+resident +0.05 GB (field) to +0.25 GB (20,000-point RoI); docs/speed.md, "Allocator". Either
+threshold alone does not help (the trim threshold alone, which fixes the mmap threshold at 128 KB,
+halves the speed), so both or neither are set. A process-wide setting, so only the commands (the
+processes they own: `cli.boundary.user_errors`) and the benchmarks apply it, never an import of the
+library.
 """
 
 from __future__ import annotations
