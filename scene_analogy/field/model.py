@@ -392,8 +392,9 @@ def _eval_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor, attn_mask: t
         a = F.scaled_dot_product_attention(*(t.reshape(n, t.shape[1], heads, head).transpose(1, 2)
                                              for t in (q[:, 1:], k, v)), attn_mask=attn_mask[:, None, None, :])
         out.view(n, length, heads, head)[:, 1:] = a.transpose(1, 2)
-    x = layer.norm1(x + attn.out_proj(out))
-    return layer.norm2(x + layer.linear2(F.relu(layer.linear1(x))))
+    # In place where a fresh product can take the sum (the same floats: addition commutes).
+    x = layer.norm1(attn.out_proj(out).add_(x))
+    return layer.norm2(layer.linear2(F.relu(layer.linear1(x), inplace=True)).add_(x))
 
 
 def _summary_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
