@@ -16,7 +16,7 @@ neighbourhood. In training (dropout live) the encoder is evaluated by `_encode` 
 post-norm arithmetic as torch's module: no nested tensors, last layer for the summary token only).
 In eval mode by `_encode_eval`, the same function folded (equal to torch's module to 1e-5, exact in
 float64; tests/test_field_eval_path.py): the first layer's input projection is folded into the
-token embedding (`_first_layer_tables`), the last layer into the summary query (`_summary_layer`:
+token embedding (`_first_layer_tables`), the last layer into the summary query (`layers.summary_layer`:
 no token is projected), and the summary row of the other layers is attended apart from the flash
 kernel; on one CPU thread the chunks are cache-sized. Numbers: docs/speed.md, "Descriptor field". Neighbours: the nearest `max_neighbors` in the ball, or the nearest
 `neighbor_pool` thinned by distance rank; never random. Why and the numbers: docs/decisions.md,
@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from scene_analogy.field.layers import eval_layer, post_norm_layer, summary_layer
 from scene_analogy.ops.neighbors import ball_query, gather, spread_by_rank
 
 __all__ = ["FieldConfig", "ContextDescriptorField", "PRESETS", "semantics_free",
@@ -289,7 +290,7 @@ class ContextDescriptorField(nn.Module):
         attn_mask = attn_mask.masked_fill(~keep, float("-inf"))[:, None, None, :]
         layers = self.feat_transformer.layers
         for i, layer in enumerate(layers):
-            x = _post_norm_layer(layer, x, attn_mask, summary_only=i == len(layers) - 1)
+            x = post_norm_layer(layer, x, attn_mask, summary_only=i == len(layers) - 1)
         return self.feat_transformer.norm(x[:, 0])
 
     def _first_layer_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -317,7 +318,7 @@ class ContextDescriptorField(nn.Module):
         """`_tokens` + `_encode` without dropout, from distances (n, L), labels and mask: equal to 1e-5.
 
         The first layer's input projection is folded into the embedding (`_first_layer_tables`) and
-        the last layer into the summary query (`_summary_layer`); the layers between are unchanged.
+        the last layer into the summary query (`summary_layer`); the layers between are unchanged.
         """
         n, length = scaled.shape
         d, dd = self.cfg.width, self.cfg.distance_emb_size
@@ -338,95 +339,8 @@ class ContextDescriptorField(nn.Module):
         attn_mask = torch.zeros(keep.shape, dtype=x.dtype, device=x.device).masked_fill_(~keep, float("-inf"))
         layers = self.feat_transformer.layers
         for i, layer in enumerate(layers[:-1]):
-            x = _eval_layer(layer, x, attn_mask, qkv.view(n, length + 1, -1) if i == 0 else None)
+            x = eval_layer(layer, x, attn_mask, qkv.view(n, length + 1, -1) if i == 0 else None)
         if len(layers) == 1:  # the only layer is also the last: fold neither
-            return self.feat_transformer.norm(_post_norm_layer(layers[0], x, attn_mask[:, None, None, :], True)[:, 0])
-        return self.feat_transformer.norm(_summary_layer(layers[-1], x, attn_mask))
+            return self.feat_transformer.norm(post_norm_layer(layers[0], x, attn_mask[:, None, None, :], True)[:, 0])
+        return self.feat_transformer.norm(summary_layer(layers[-1], x, attn_mask))
 
-
-def _post_norm_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor, attn_mask: torch.Tensor,
-                     summary_only: bool) -> torch.Tensor:
-    """One post-norm TransformerEncoderLayer (ReLU) on x (n, L, d); with `summary_only` the output
-    is (n, 1, d) for the first token only (its keys and values still come from all tokens)."""
-    attn = layer.self_attn
-    n, length, d = x.shape
-    heads = attn.num_heads
-    weight, bias = attn.in_proj_weight, attn.in_proj_bias
-    if summary_only:
-        residual = x[:, :1]
-        q = F.linear(residual, weight[:d], bias[:d])
-        k, v = F.linear(x, weight[d:], bias[d:]).chunk(2, dim=-1)
-    else:
-        residual = x
-        q, k, v = F.linear(x, weight, bias).chunk(3, dim=-1)
-
-    def split(t: torch.Tensor) -> torch.Tensor:  # (n, l, d) -> (n, heads, l, d / heads)
-        return t.reshape(n, t.shape[1], heads, d // heads).transpose(1, 2)
-
-    dropout = attn.dropout if layer.training else 0.0
-    a = F.scaled_dot_product_attention(split(q), split(k), split(v), attn_mask=attn_mask, dropout_p=dropout)
-    a = attn.out_proj(a.transpose(1, 2).reshape(n, residual.shape[1], d))
-    x = layer.norm1(residual + layer.dropout1(a))
-    return layer.norm2(x + layer.dropout2(layer.linear2(layer.dropout(F.relu(layer.linear1(x))))))
-
-
-def _eval_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor, attn_mask: torch.Tensor,
-                qkv: torch.Tensor | None = None) -> torch.Tensor:
-    """`_post_norm_layer(..., summary_only=False)` without dropout; x (n, L, d), attn_mask (n, L)
-    additive, `qkv` (n, L, 3 d) the input projection of x when computed elsewhere.
-
-    The summary query (row 0) is attended apart (`_summary_attention`): torch's CPU flash kernel
-    works in blocks of 32 query rows, and a 33rd row would cost each (query, head) a second block of
-    tiny matrix products.
-    """
-    attn = layer.self_attn
-    n, length, d = x.shape
-    heads = attn.num_heads
-    head = d // heads
-    if qkv is None:
-        qkv = F.linear(x, attn.in_proj_weight, attn.in_proj_bias)
-    q, k, v = qkv.chunk(3, dim=-1)
-    out = x.new_empty(n, length, d)
-    out[:, 0] = _summary_attention(attn, x, q[:, 0], attn_mask)
-    if length > 1:
-        a = F.scaled_dot_product_attention(*(t.reshape(n, t.shape[1], heads, head).transpose(1, 2)
-                                             for t in (q[:, 1:], k, v)), attn_mask=attn_mask[:, None, None, :])
-        out.view(n, length, heads, head)[:, 1:] = a.transpose(1, 2)
-    # In place where a fresh product can take the sum (the same floats: addition commutes).
-    x = layer.norm1(attn.out_proj(out).add_(x))
-    return layer.norm2(layer.linear2(F.relu(layer.linear1(x), inplace=True)).add_(x))
-
-
-def _summary_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
-    """`_post_norm_layer(..., summary_only=True)[:, 0]` without dropout, keys and values folded away.
-
-    For the summary query q (one per row, heads h of size e) the score of token j is
-    q_h . (W_k,h x_j + b_k,h) / sqrt(e) = u_h . x_j + const_h with u_h = W_k,h^T q_h / sqrt(e); the
-    constant cancels in the softmax. Its attention output is sum_j a_hj (W_v,h x_j + b_v,h) =
-    W_v,h (sum_j a_hj x_j) + b_v,h, since the weights sum to 1. So no token is projected: per row
-    ~2 L d heads multiply-adds instead of 2 L d^2. x (n, L, d), attn_mask (n, L) additive (0 / -inf,
-    slot 0 valid); returns (n, d).
-    """
-    attn = layer.self_attn
-    d = x.shape[-1]
-    x0 = x[:, 0]
-    q = F.linear(x0, attn.in_proj_weight[:d], attn.in_proj_bias[:d])
-    x0 = layer.norm1(x0 + attn.out_proj(_summary_attention(attn, x, q, attn_mask)))
-    return layer.norm2(x0 + layer.linear2(F.relu(layer.linear1(x0))))
-
-
-def _summary_attention(attn: nn.MultiheadAttention, x: torch.Tensor, q: torch.Tensor,
-                       attn_mask: torch.Tensor) -> torch.Tensor:
-    """Attention output (n, d), before `out_proj`, of one query q (n, d) (already projected) over the
-    tokens x (n, L, d), without projecting the tokens (`_summary_layer` has the algebra)."""
-    n, length, d = x.shape
-    heads = attn.num_heads
-    head = d // heads
-    weight, bias = attn.in_proj_weight, attn.in_proj_bias
-    q = q * head ** -0.5
-    # u (n, heads, d) = per head W_k,h^T q_h: a batched matmul over the heads.
-    u = torch.bmm(q.reshape(n, heads, head).transpose(0, 1), weight[d:2 * d].reshape(heads, head, d))
-    scores = torch.baddbmm(attn_mask[:, None, :], u.transpose(0, 1), x.transpose(1, 2))  # (n, heads, L)
-    z = torch.bmm(scores.softmax(dim=-1), x)  # (n, heads, d): attention-weighted token means
-    ctx = torch.bmm(z.transpose(0, 1), weight[2 * d:].reshape(heads, head, d).transpose(1, 2))  # (heads, n, e)
-    return ctx.transpose(0, 1).reshape(n, d) + bias[2 * d:]
