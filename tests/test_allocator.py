@@ -3,7 +3,7 @@ environment sets malloc, and applied by the error boundary every command enters.
 
 from __future__ import annotations
 
-import ctypes
+import os
 import subprocess
 import sys
 
@@ -12,24 +12,14 @@ import pytest
 from scene_analogy.cli import allocator, boundary
 
 
-def _glibc() -> bool:
-    try:
-        ctypes.CDLL(None).gnu_get_libc_version
-        return sys.platform.startswith("linux")
-    except (OSError, AttributeError):
-        return False
-
-
 def _applied_in_fresh_process(env_extra: dict) -> str:
-    import os
-
     env = {k: v for k, v in os.environ.items() if k not in allocator.USER_SETTINGS}
     code = "from scene_analogy.cli.allocator import reuse_freed_memory as r; print(r(), r())"
     return subprocess.run([sys.executable, "-c", code], env={**env, **env_extra}, capture_output=True,
                           text=True, check=True).stdout.strip()
 
 
-@pytest.mark.skipif(not _glibc(), reason="glibc's mallopt only")
+@pytest.mark.skipif(allocator.glibc_mallopt() is None, reason="glibc's mallopt only")
 def test_applied_once_on_glibc():
     assert _applied_in_fresh_process({}) == "True True"
 

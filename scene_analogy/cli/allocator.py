@@ -36,14 +36,21 @@ def reuse_freed_memory() -> bool:
     return _applied
 
 
-def _set_thresholds() -> bool:
-    if not sys.platform.startswith("linux") or any(name in os.environ for name in USER_SETTINGS):
-        return False
+def glibc_mallopt():
+    """glibc's `mallopt` through ctypes, or None where the C library is not glibc (macOS, musl, Windows)."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         libc = ctypes.CDLL(None)
         libc.gnu_get_libc_version  # glibc only: musl's mallopt does nothing
-        mallopt = libc.mallopt
+        return libc.mallopt
     except (OSError, AttributeError):
+        return None
+
+
+def _set_thresholds() -> bool:
+    mallopt = glibc_mallopt()
+    if mallopt is None or any(name in os.environ for name in USER_SETTINGS):
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     # Mmap first: if glibc refuses it, the trim threshold is left alone (alone it is the slow case).
