@@ -142,12 +142,16 @@ class Ranks:
             raise self._lost(exc, f"waiting for the other ranks at {desc}") from None
 
     def _lost(self, exc: Exception, step: str) -> RankError:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return RankError(f"rank {self.rank} of {self.world}: {step} failed ({first}); "
+        return RankError(f"rank {self.rank} of {self.world}: {step} failed ({_first_line(exc)}); "
                          f"another rank died or took longer than the {self.timeout_s:g} s timeout ({TIMEOUT_ENV})")
 
 
 ONE = Ranks()  # one process, no process group: the loop of before ranks
+
+
+def _first_line(exc: Exception) -> str:
+    """The first line of a torch.distributed error (they span many), or its type's name."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _name(item) -> str:
@@ -186,8 +190,7 @@ def open_ranks() -> Iterator[Ranks]:
             dist.init_process_group("gloo", rank=rank, world_size=world,
                                     timeout=datetime.timedelta(seconds=timeout))
         except Exception as exc:  # noqa: BLE001
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise RankError(f"rank {rank} of {world}: could not join the other ranks ({first})") from None
+            raise RankError(f"rank {rank} of {world}: could not join the other ranks ({_first_line(exc)})") from None
     ranks = Ranks(rank, world, local_rank, timeout)
     try:
         yield ranks
