@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "object pair's box frames, or both (match/coarse.py)")
     p.add_argument("--global_num_rot", type=int, default=MatchConfig.global_num_rot,
                    help="yaws per candidate object pair and mirror (match/coarse.py)")
+    p.add_argument("--nms_max_turn", type=float, default=MatchConfig.nms_max_turn,
+                   help="degrees: our coarse suppression never merges candidates turned further apart (180: "
+                        "footprints only; match/coarse.py)")
     add_keypoints_flag(p)
     p.add_argument("--device", default="cpu")
     return p
@@ -95,7 +98,7 @@ def main(argv=None) -> None:
         methods = {name: build_method(name, args.checkpoint, args.no_semantic_checkpoint, args.paper_checkpoint,
                                       ranks.device(args.device), args.seed, args.bearing_weight, args.relation_weight,
                                       args.oracle_global, candidate_yaws=args.candidate_yaws,
-                                      global_num_rot=args.global_num_rot)
+                                      global_num_rot=args.global_num_rot, nms_max_turn=args.nms_max_turn)
                    for name in names}
         results = compare_methods(examples, samples, methods, out, command, args.num_pictures, args.seed,
                                   keypoints=args.keypoints, protocol=pairs_protocol("augment", args.scene_root),

@@ -12,11 +12,14 @@ import torch
 from scene_analogy.field.model import FieldConfig
 from scene_analogy.fixtures.match_inputs import box_keypoint_scene, transformed_copy, true_linear
 from scene_analogy.match.coarse import (
+    Candidates,
     bearing_mismatch,
+    duplicates,
     footprint_iou,
     generate_candidates,
     greedy_keep,
     run_coarse,
+    same_turn,
     warped_footprints,
 )
 from scene_analogy.match.idw import idw_cost, idw_descriptors
@@ -81,6 +84,32 @@ def test_footprint_iou_hand_values():
     iou = footprint_iou(warped_footprints(linear, offset, centres, sizes, rots))
     assert iou[0, 0] == pytest.approx(1.0) and iou[0, 2] == 0.0
     assert iou[0, 1] == pytest.approx(1 / 3, abs=0.02) and iou[1, 0] == pytest.approx(iou[0, 1])
+
+
+def _turned_candidates(yaws_deg, mirrors):
+    """Candidates placing one square box at the same spot, turned by `yaws_deg` (mirrored where flagged)."""
+    yaw = torch.tensor(np.deg2rad(yaws_deg), dtype=torch.float32)
+    mirror = torch.tensor(mirrors)
+    flip = torch.diag_embed(torch.stack([torch.where(mirror, -1.0, 1.0), torch.ones(len(yaw)), torch.ones(len(yaw))], -1))
+    linear = yaw_rotation(yaw) @ flip
+    n = len(yaw)
+    return Candidates(linear, torch.zeros(n, 3), yaw, mirror, torch.zeros(n, 3), torch.zeros(n, 2, dtype=torch.long))
+
+
+def test_suppression_keeps_a_square_box_turned_by_90_degrees():
+    """A square footprint turned by 90 degrees covers itself: footprints alone call the two maps one
+    hypothesis; the turn tells them apart (and a mirror does), a small turn does not."""
+    cands = _turned_candidates([0.0, 90.0, 10.0, 0.0, 355.0], [False, False, False, True, False])
+    box = (torch.zeros(1, 3), torch.tensor([[1.0, 0.8, 1.0]]), torch.eye(3)[None])
+    quads = warped_footprints(cands.linear, cands.offset, *box)
+    assert bool((footprint_iou(quads) >= MatchConfig().nms_iou).all())
+    dup = duplicates(cands, quads, MatchConfig())
+    assert dup[0].tolist() == [True, False, True, False, True]
+    assert greedy_keep(dup).tolist() == [True, True, False, True, False]
+    assert bool(duplicates(cands, quads, MatchConfig(nms_max_turn=180.0)).all())  # footprints only
+    assert same_turn(cands.yaw, cands.mirror, 45.0)[2, 4]  # 10 and -5 degrees: 15 apart across 0
+    with pytest.raises(ValueError, match="nms_max_turn"):
+        MatchConfig(nms_max_turn=0.0)
 
 
 def _copy_inputs(yaw: float, scale: float):

@@ -33,7 +33,7 @@ from scene_analogy.match.inputs import MatchConfig
 from scene_analogy.match.relations import relation_mismatch
 from scene_analogy.ops.geometry import yaw_rotation
 
-__all__ = ["box_yaw", "generate_candidates", "greedy_keep", "footprint_iou", "refine_maps",
+__all__ = ["box_yaw", "generate_candidates", "greedy_keep", "footprint_iou", "same_turn", "duplicates", "refine_maps",
            "correspond_objects", "score_maps", "run_coarse", "CoarseResult"]
 
 _REFRESH = 10
@@ -123,6 +123,24 @@ def greedy_keep(overlap: torch.Tensor) -> torch.Tensor:
             break
         keep = new
     return keep
+
+
+def same_turn(yaw: torch.Tensor, mirror: torch.Tensor, max_turn_deg: float) -> torch.Tensor:
+    """(C, C) bool: candidates of the same mirror whose yaws differ by less than max_turn_deg (mod 360)."""
+    turn = torch.remainder(yaw[:, None] - yaw[None, :] + math.pi, 2 * math.pi) - math.pi
+    return (mirror[:, None] == mirror[None, :]) & (turn.abs() < math.radians(max_turn_deg))
+
+
+def duplicates(cands: Candidates, quads: torch.Tensor, cfg: MatchConfig) -> torch.Tensor:
+    """(C, C) bool, which candidates the greedy suppression treats as one hypothesis: warped footprints
+    overlapping by IoU >= nms_iou, and turned alike (same mirror, yaws within nms_max_turn degrees).
+    Footprints alone cannot tell a map from the same map turned by 90 degrees when the boxes are
+    near square: the suppression then dropped the right yaw for a wrong one at the same place
+    (docs/decisions.md, "Coarse stage: overlap suppression")."""
+    overlap = footprint_iou(quads) >= cfg.nms_iou
+    if cfg.nms_max_turn >= 180.0:
+        return overlap
+    return overlap & same_turn(cands.yaw, cands.mirror, cfg.nms_max_turn)
 
 
 def warped_footprints(linear, offset, centres, sizes, rots) -> torch.Tensor:
@@ -327,7 +345,7 @@ def run_coarse(roi_points, f_roi, roi_boxes, roi_classes, ref_points, f_ref, ref
         cands = cands.take(ranked[:min(cfg.global_topk, num_valid)])
         quads = warped_footprints(cands.linear, cands.offset, *roi_boxes)
         if len(quads):
-            cands = cands.take(greedy_keep(footprint_iou(quads) >= cfg.nms_iou))
+            cands = cands.take(greedy_keep(duplicates(cands, quads, cfg)))
         boxes = warped_footprints(cands.linear, cands.offset, *roi_boxes)
     linear, offset, point_cost = refine_maps(cands, roi_points, ref_points, dots, f_ref, cfg, refine_subset)
     with torch.no_grad():
