@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no_semantic_checkpoint", default=None, help="field of ours_no_semantic (default pretrained/no_semantic)")
     p.add_argument("--paper_checkpoint", default=None, help="paper-preset field of ours_paper (none is shipped)")
     p.add_argument("--num_pictures", type=int, default=4, help="pairs drawn per method")
+    p.add_argument("--roi_objects", type=int, default=None,
+                   help="objects per RoI (default 2-3: a random object and its 1-2 nearest); 1: single objects, "
+                        "where no relation or bearing tells same-class objects apart, only the field's context")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bearing_weight", type=float, default=MatchConfig.bearing_weight,
                    help="our coarse ranking's bearing term (match/coarse.py); 0 for boxes without a front (ARKit)")
@@ -91,7 +94,7 @@ def main(argv=None) -> None:
             raise DataError(None, f"--num_pairs must be >= 1, got {args.num_pairs}")
         out = Path(args.out)
         samples = PointSamples(resolve_point_sample_root(args.point_sample_root, args.scene_root), 50)
-        examples = augment_examples(args.scene_root, seed=args.seed, limit=args.num_pairs)
+        examples = augment_examples(args.scene_root, seed=args.seed, limit=args.num_pairs, roi_objects=args.roi_objects)
         if len(examples) < args.num_pairs and ranks.main:
             print(f"note: only {len(examples)} evaluation pairs under {args.scene_root}_augment")
         # Build every method first: a missing checkpoint fails before hours of matching.
@@ -101,7 +104,9 @@ def main(argv=None) -> None:
                                       global_num_rot=args.global_num_rot, nms_max_turn=args.nms_max_turn)
                    for name in names}
         results = compare_methods(examples, samples, methods, out, command, args.num_pictures, args.seed,
-                                  keypoints=args.keypoints, protocol=pairs_protocol("augment", args.scene_root),
+                                  keypoints=args.keypoints,
+                                  protocol={**pairs_protocol("augment", args.scene_root),
+                                            **({} if args.roi_objects is None else {"roi_objects": args.roi_objects})},
                                   ranks=ranks)
     if not ranks.main:
         return

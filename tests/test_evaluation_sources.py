@@ -48,6 +48,18 @@ def test_augment_pairs_come_in_folder_order_with_rois_fixed_per_seed(root):
     assert [ex.name for ex in source] == ["test_scene_0", "test_scene_1"] and _rois(source) == _rois(first)
 
 
+def test_roi_objects_fixes_the_rois_size_from_the_same_first_object(root):
+    default = augment_examples(root, seed=0)
+    for size in (1, 2):
+        sized = augment_examples(root, seed=0, roi_objects=size)
+        for ex, base in zip(sized, default):
+            assert len(ex.roi) == size and ex.roi[0] == base.roi[0]  # the drawn object, then its nearest
+            assert ex.roi.tolist() == base.roi[:size].tolist()
+            np.testing.assert_array_equal(ex.gt_objects, base.gt_objects[:size])
+    with pytest.raises(DataError, match="roi_objects"):
+        augment_examples(root, seed=0, roi_objects=0)
+
+
 def test_augment_pairs_missing_is_a_data_error(tmp_path):
     (tmp_path / "scenes" / "test_scene_0").mkdir(parents=True)
     (tmp_path / "scenes_augment").mkdir()

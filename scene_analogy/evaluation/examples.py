@@ -66,10 +66,14 @@ def pairs_protocol(pair_type: str, scene_root: str | os.PathLike) -> dict:
 
 
 def augment_examples(scene_root: str | os.PathLike, seed: int = 0, limit: int | None = None,
-                     allow_pickle: bool = False, classes=None) -> list[EvalExample]:
+                     allow_pickle: bool = False, classes=None, roi_objects: int | None = None) -> list[EvalExample]:
     """Evaluation pairs of `<scene_root>_augment`: target = augmented `pair_pos`, reference = the
     original `pos` scene of the same folder. The RoI of pair i is drawn from a generator seeded by
-    (seed, i), so it does not depend on which other pairs are evaluated."""
+    (seed, i), so it does not depend on which other pairs are evaluated. `roi_objects` N: every RoI
+    is the drawn object and its N - 1 nearest (the same first object as the default's 2-3)."""
+    if roi_objects is not None and roi_objects < 1:
+        raise DataError(None, f"roi_objects must be >= 1, got {roi_objects}")
+    extra = (1, 2) if roi_objects is None else (roi_objects - 1, roi_objects - 1)
     root, aug_root = Path(scene_root), augment_root(scene_root)
     dirs = scene_dirs(aug_root, "test") or scene_dirs(aug_root)
     if not dirs:
@@ -81,7 +85,7 @@ def augment_examples(scene_root: str | os.PathLike, seed: int = 0, limit: int | 
         if pair.idx_map.size and pair.idx_map.max() >= len(reference):
             raise DataError(d / "scene.npz", f"key 'pair_pos_idx_map' names object {pair.idx_map.max()}, out of range "
                                              f"for the {len(reference)} objects of {root / d.name / 'scene.npz'}")
-        roi = choose_roi(pair.idx_map, pair.scene.bbox_centroids, np.random.default_rng([seed, i]))
+        roi = choose_roi(pair.idx_map, pair.scene.bbox_centroids, np.random.default_rng([seed, i]), extra)
         examples.append(EvalExample(d.name, pair.scene, reference, roi, pair.idx_map[roi]))
     return examples
 
