@@ -13,7 +13,7 @@ from scene_analogy.ops.geometry import (
     quaternion_matrix,
     yaw_matrix,
 )
-from scene_analogy.ops.neighbors import farthest_point_sample
+from scene_analogy.ops.point_sets import farthest_point_sample
 from scene_analogy.structures.samples import farthest_point_order
 
 

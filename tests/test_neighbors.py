@@ -1,4 +1,4 @@
-"""Tests for scene_analogy.neighbors against brute-force numpy loops and hand-computed cases."""
+"""Tests for scene_analogy.ops.neighbors and ops.point_sets against brute-force numpy loops and hand-computed cases."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from scene_analogy.ops import neighbors as nb
+from scene_analogy.ops import point_sets as ps
 
 DEVICES = [
     "cpu",
@@ -261,8 +262,8 @@ def test_fps_matches_reference_and_is_farthest(device, seed):
     rng = np.random.default_rng(20 + seed)
     points = _cloud(rng, 3, 60, device)
     lengths = torch.tensor([60, 25, 12], device=device)
-    idx = nb.farthest_point_sample(points, 10, points_lengths=lengths)
-    again = nb.farthest_point_sample(points, 10, points_lengths=lengths)
+    idx = ps.farthest_point_sample(points, 10, points_lengths=lengths)
+    again = ps.farthest_point_sample(points, 10, points_lengths=lengths)
     assert torch.equal(idx, again) and idx.dtype == torch.long
     pts = points.cpu().numpy()
     for b in range(3):
@@ -280,25 +281,25 @@ def test_fps_random_start_and_duplicates(device):
     rng = np.random.default_rng(9)
     points = _cloud(rng, 2, 40, device)
     lengths = torch.tensor([40, 15], device=device)
-    first = nb.farthest_point_sample(points, 5, lengths, start_idx=None, generator=torch.Generator().manual_seed(1))
-    second = nb.farthest_point_sample(points, 5, lengths, start_idx=None, generator=torch.Generator().manual_seed(1))
+    first = ps.farthest_point_sample(points, 5, lengths, start_idx=None, generator=torch.Generator().manual_seed(1))
+    second = ps.farthest_point_sample(points, 5, lengths, start_idx=None, generator=torch.Generator().manual_seed(1))
     assert torch.equal(first, second)
-    starts = {tuple(nb.farthest_point_sample(points, 1, lengths, None, torch.Generator().manual_seed(s))[:, 0].tolist())
+    starts = {tuple(ps.farthest_point_sample(points, 1, lengths, None, torch.Generator().manual_seed(s))[:, 0].tolist())
               for s in range(6)}
     assert len(starts) > 1 and all(a < 40 and b < 15 for a, b in starts)
     pts = points.cpu().numpy()
     assert first[0].tolist() == _reference_fps(pts[0], 5, int(first[0, 0]))
     # A cloud of 2 distinct positions stored 3 times each: samples stay distinct indices.
     dup = torch.tensor([[[0.0, 0, 0], [1.0, 0, 0]] * 3], device=device)
-    assert len(set(nb.farthest_point_sample(dup, 6)[0].tolist())) == 6
+    assert len(set(ps.farthest_point_sample(dup, 6)[0].tolist())) == 6
 
 
 def test_fps_too_many_points_raises():
     points = torch.zeros(2, 10, 3)
     with pytest.raises(ValueError, match="only 4 valid"):
-        nb.farthest_point_sample(points, 5, points_lengths=torch.tensor([10, 4]))
+        ps.farthest_point_sample(points, 5, points_lengths=torch.tensor([10, 4]))
     with pytest.raises(ValueError):
-        nb.farthest_point_sample(points, 11)
+        ps.farthest_point_sample(points, 11)
 
 
 # ----------------------------------------------------------------------------- chamfer
@@ -309,10 +310,10 @@ def test_chamfer_hand_computed(device):
     a = torch.tensor([[[0.0, 0, 0], [2.0, 0, 0]]], device=device)
     b = torch.tensor([[[0.0, 0, 0]]], device=device)
     # a -> b: (0 + 2) / 2 = 1; b -> a: 0; chamfer = 0.5 * (1 + 0)
-    assert nb.chamfer_distance(a, b).tolist() == [0.5]
+    assert ps.chamfer_distance(a, b).tolist() == [0.5]
     # squared: a -> b: (0 + 4) / 2 = 2; chamfer = 1
-    assert nb.chamfer_distance(a, b, squared=True).tolist() == [1.0]
-    assert nb.chamfer_distance(a, a).tolist() == [0.0]
+    assert ps.chamfer_distance(a, b, squared=True).tolist() == [1.0]
+    assert ps.chamfer_distance(a, a).tolist() == [0.0]
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -321,7 +322,7 @@ def test_chamfer_matches_brute_force(device, squared):
     rng = np.random.default_rng(11)
     a, b = _cloud(rng, 3, 15, device), _cloud(rng, 3, 21, device)
     a_len, b_len = torch.tensor([15, 6, 1], device=device), torch.tensor([21, 21, 3], device=device)
-    got = nb.chamfer_distance(a, b, a_len, b_len, squared=squared).cpu().numpy()
+    got = ps.chamfer_distance(a, b, a_len, b_len, squared=squared).cpu().numpy()
     pa, pb = a.cpu().numpy(), b.cpu().numpy()
     for i in range(3):
         x, y = pa[i, : int(a_len[i])], pb[i, : int(b_len[i])]
@@ -355,10 +356,10 @@ P3 = torch.zeros(2, 5, 3)
         lambda: nb.gather(torch.zeros(2, 5, 3), torch.zeros(2, 4, 2)),  # float indices
         lambda: nb.masked_gather(torch.zeros(2, 5, 3), torch.zeros(2, 4, 2, dtype=torch.long),
                                  torch.ones(2, 4, 3, dtype=torch.bool)),
-        lambda: nb.farthest_point_sample(torch.zeros(5, 3), 2),
-        lambda: nb.farthest_point_sample(P3, 2, start_idx=5),
-        lambda: nb.chamfer_distance(torch.zeros(2, 4, 3), torch.zeros(2, 5, 2)),
-        lambda: nb.chamfer_distance(torch.zeros(2, 4, 3), P3, a_lengths=torch.tensor([0, 4])),  # empty
+        lambda: ps.farthest_point_sample(torch.zeros(5, 3), 2),
+        lambda: ps.farthest_point_sample(P3, 2, start_idx=5),
+        lambda: ps.chamfer_distance(torch.zeros(2, 4, 3), torch.zeros(2, 5, 2)),
+        lambda: ps.chamfer_distance(torch.zeros(2, 4, 3), P3, a_lengths=torch.tensor([0, 4])),  # empty
     ],
 )
 def test_bad_input_raises_value_error(call):

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from scene_analogy.files import atomic
-from scene_analogy.ops.neighbors import chamfer_distance
+from scene_analogy.ops.point_sets import chamfer_distance
 
 __all__ = [
     "MAP_ACC_THRES", "BIJECTIVITY_ACC_THRES", "CHAMFER_ACC_THRES", "SYMMETRY_THRESH",

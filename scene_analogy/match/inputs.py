@@ -263,7 +263,7 @@ class MatchScene:
         counts = np.bincount(self.instance[self.instance >= 0], minlength=len(self))
         if per_object <= 0 or counts.max(initial=0) <= per_object:
             return points, labels
-        from scene_analogy.ops.neighbors import farthest_point_sample
+        from scene_analogy.ops.point_sets import farthest_point_sample
 
         dense = np.nonzero(counts > per_object)[0]
         index, _ = pad_objects(self, dense)

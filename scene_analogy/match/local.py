@@ -37,7 +37,7 @@ from scene_analogy.match.inputs import MatchConfig
 from scene_analogy.match.blend import bumps, fit_bumps, parts_displacement
 from scene_analogy.match.rbf import BatchedThinPlateSpline, fit_thin_plate_batched
 from scene_analogy.ops.geometry import yaw_rotation
-from scene_analogy.ops.neighbors import farthest_point_sample
+from scene_analogy.ops.point_sets import farthest_point_sample
 
 __all__ = ["cube_symmetries", "box_maps", "box_snap", "optimise_points", "assign_points", "run_fine", "FineResult"]
 

@@ -36,7 +36,7 @@ from scene_analogy.match.analogy_map import AnalogyMap
 from scene_analogy.match.coarse import greedy_keep, run_coarse
 from scene_analogy.match.inputs import MatchConfig, MatchScene, pad_objects
 from scene_analogy.match.local import run_fine
-from scene_analogy.ops.neighbors import farthest_point_sample
+from scene_analogy.ops.point_sets import farthest_point_sample
 
 __all__ = ["AnalysisResult", "find_analogy", "inverse", "inverse_with"]
 

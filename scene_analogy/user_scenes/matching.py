@@ -37,7 +37,7 @@ from scene_analogy.match.inputs import MatchConfig, MatchScene
 from scene_analogy.match.pipeline import AnalysisResult
 from scene_analogy.match.pipeline import find_analogy as match_analogy
 from scene_analogy.ops.geometry import yaw_matrix
-from scene_analogy.ops.neighbors import farthest_point_sample
+from scene_analogy.ops.point_sets import farthest_point_sample
 from scene_analogy.structures.classes import TABLES, ClassTable
 from scene_analogy.user_scenes.formats import UP_ROTATIONS, OwnScene, object_classes
 from scene_analogy.user_scenes.transfer import map_in_frame
