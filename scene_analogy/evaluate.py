@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nms_max_turn", type=float, default=MatchConfig.nms_max_turn,
                    help="degrees: our coarse suppression never merges candidates turned further apart (180: "
                         "footprints only; match/coarse.py)")
+    p.add_argument("--context_probe_weight", type=float, default=MatchConfig.context_probe_weight,
+                   help="our coarse re-ranking by the field at probes around the RoI objects (match/probes.py); 0: off")
     add_keypoints_flag(p)
     p.add_argument("--device", default="cpu")
     return p
@@ -101,7 +103,8 @@ def main(argv=None) -> None:
         methods = {name: build_method(name, args.checkpoint, args.no_semantic_checkpoint, args.paper_checkpoint,
                                       ranks.device(args.device), args.seed, args.bearing_weight, args.relation_weight,
                                       args.oracle_global, candidate_yaws=args.candidate_yaws,
-                                      global_num_rot=args.global_num_rot, nms_max_turn=args.nms_max_turn)
+                                      global_num_rot=args.global_num_rot, nms_max_turn=args.nms_max_turn,
+                                      context_probe_weight=args.context_probe_weight)
                    for name in names}
         results = compare_methods(examples, samples, methods, out, command, args.num_pictures, args.seed,
                                   keypoints=args.keypoints,

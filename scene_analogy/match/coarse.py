@@ -283,6 +283,7 @@ class CoarseResult:
     num_candidates: int
     boxes: np.ndarray
     refined_boxes: np.ndarray
+    key: torch.Tensor | None = None  # (C,) the ranking key (cost + bearing + relation terms); None: cost
 
 
 # Warped points scored at once by `score_maps`: its intermediates take ~6 kB per point (the k
@@ -363,4 +364,4 @@ def run_coarse(roi_points, f_roi, roi_boxes, roi_classes, ref_points, f_ref, ref
         refined = warped_footprints(linear, offset, *roi_boxes)
     return CoarseResult(linear[order], offset[order], cands.mirror[order], cost[order], point_cost[order],
                         match[order], num_inliers[order], num_candidates, boxes.cpu().numpy(),
-                        refined.cpu().numpy())
+                        refined.cpu().numpy(), key[order])

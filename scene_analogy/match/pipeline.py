@@ -15,17 +15,18 @@ keypoints (flat, object by object, in scene order).
 Timed stages: coarse = descriptors, candidates, refinement, object correspondence; fine = the rest.
 
 Selection (§5.5): the coarse maps are ranked by most inliers, then coarse cost + the bearing and
-relation terms (`coarse.bearing_mismatch`, `relations.py`); the best `max(fine_candidates,
+relation terms (`coarse.bearing_mismatch`, `relations.py`); the best `context_probe_maps` of them are
+re-ranked with the field's cost at probes around the RoI objects (`probes.py`); the best `max(fine_candidates,
 topk_maps)` of them go through the fine stage and are ranked by fine cost; a
 map is a near-duplicate of a better one when it has the same object correspondence or its mapped RoI
 points lie within `duplicate_dist` (mean) of the better map's; the best `topk_maps` survivors are
 returned. `best` is the first one unless its cost exceeds `local_valid_thres` ("no analogy").
-Why fine_candidates = 1, the bearing and relation terms, the point assignment and the 0.6 threshold
-(numbers and commands): docs/decisions.md, the "Matcher" sections.
+Why these choices, with numbers and commands: docs/decisions.md ("Matcher", "Coarse stage" sections).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -35,7 +36,8 @@ import torch
 from scene_analogy.match.analogy_map import AnalogyMap
 from scene_analogy.match.coarse import greedy_keep, run_coarse
 from scene_analogy.match.inputs import MatchConfig, MatchScene, pad_objects
-from scene_analogy.match.local import run_fine
+from scene_analogy.match.local import box_maps, run_fine
+from scene_analogy.match.probes import box_probes, probe_costs
 from scene_analogy.ops.point_sets import farthest_point_sample
 
 __all__ = ["AnalysisResult", "find_analogy", "inverse", "inverse_with"]
@@ -116,6 +118,8 @@ def find_analogy(target: MatchScene, reference: MatchScene, roi, local_field, gl
                           torch.as_tensor(reference.points[ref_obj], device=device), f_ref, ref_box, ref_classes, cfg,
                           refine_subset(roi_points, roi_mask, cfg.refine_points) if cfg.refine_steps else None,
                           rank_subset=refine_subset(roi_points, roi_mask, cfg.rank_points))
+    if cfg.context_probe_weight > 0 and len(coarse.cost) > 1:
+        coarse = _rerank_by_probes(coarse, target, reference, roi_box, ref_box, global_field, device, cfg)
     result.candidate_boxes, result.refined_boxes = coarse.boxes, coarse.refined_boxes
     result.num_candidates = coarse.num_candidates
     coarse_done = time.perf_counter()
@@ -174,6 +178,33 @@ def find_analogy(target: MatchScene, reference: MatchScene, roi, local_field, gl
     end = time.perf_counter()
     result.timings = {"coarse": coarse_done - start, "fine": end - coarse_done, "total": end - start}
     return result
+
+
+def _rerank_by_probes(coarse, target: MatchScene, reference: MatchScene, roi_box, ref_box, field_module, device,
+                      cfg: MatchConfig):
+    """The best `context_probe_maps` coarse maps re-ranked by key + weight x probe cost (`probes.py`)."""
+    k = min(cfg.context_probe_maps, len(coarse.cost))
+    match = coarse.match[:k]
+    valid = match >= 0
+    with torch.no_grad():
+        probes = box_probes(*roi_box, cfg.context_probe_margin)  # (Nr, 16, 3)
+        f_target = _describe(field_module, target, probes.reshape(-1, 3).cpu().numpy(), device,
+                             cfg.context_keypoints).reshape(*probes.shape[:2], -1)
+        c_idx, i_idx = torch.nonzero(valid, as_tuple=True)
+        lin, off = box_maps(coarse.linear[c_idx], tuple(b[i_idx] for b in roi_box),
+                            tuple(b[match[c_idx, i_idx]] for b in ref_box))
+        carried = torch.einsum("sij,smj->smi", lin, probes[i_idx]) + off[:, None]  # (S, 16, 3)
+        f_carried = _describe(field_module, reference, carried.reshape(-1, 3).cpu().numpy(), device,
+                              cfg.context_keypoints).reshape(*carried.shape[:2], -1)
+        f_reference = f_target.new_zeros(k, *f_target.shape)
+        f_reference[c_idx, i_idx] = f_carried
+        key = (coarse.cost if coarse.key is None else coarse.key)[:k].double()
+        key = key + cfg.context_probe_weight * probe_costs(f_target, f_reference, valid).double()
+        order = torch.cat([torch.argsort(key, stable=True), torch.arange(k, len(coarse.cost), device=key.device)])
+    take = lambda t: None if t is None else t[order]  # noqa: E731
+    return dataclasses.replace(coarse, linear=coarse.linear[order], offset=coarse.offset[order],
+                               mirror=coarse.mirror[order], cost=coarse.cost[order], point_cost=coarse.point_cost[order],
+                               match=coarse.match[order], num_inliers=coarse.num_inliers[order], key=take(coarse.key))
 
 
 def _coarse_description(coarse, c: int, roi: np.ndarray, cfg: MatchConfig) -> tuple[np.ndarray, dict]:
