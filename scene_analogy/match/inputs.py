@@ -87,14 +87,12 @@ class MatchConfig:
     90-degree symmetry); footprints alone (180) let a near-square RoI's wrong yaw suppress its right
     one: on the 300 calibration pairs PCP@0.25 0.773 -> 0.836, free-PCP 0.882 -> 0.984, right objects
     0.950 -> 0.993 at the same seconds (docs/decisions.md, "Coarse stage: overlap suppression").
-    context_probe_weight = 1.0, context_probe_maps = 8, context_probe_margin = 0.3: the best 8 coarse
-    maps are re-ranked by key + 1.0 x the field's descriptor distance at 16 probes per RoI object,
-    0.3 m outside its box, carried by the map's box map (`probes.py`): on an object's surface the
-    field sees mostly the object itself, at the probes its neighbours too. On the 300 calibration
-    pairs with single-object RoIs right objects 0.880 -> 0.930 (weights 0.5 / 3: 0.920 / 0.917;
-    margins 0.15 / 0.5: 0.897 / 0.920; 4 / 16 maps: 0.923 / 0.930); the usual 2-3-object RoIs
-    0.836 -> 0.838 PCP@0.25, right objects 0.993 either way (docs/decisions.md, "Coarse stage:
-    context probes"). 0 turns it off.
+    context_probe_weight = 0 (off), context_probe_maps = 8, context_probe_margin = 0.3: with a weight,
+    the best 8 coarse maps are re-ranked by key + weight x the field's descriptor distance at 16
+    probes per RoI object, 0.3 m outside its box, carried by the map's box map (`probes.py`). On the
+    calibration pairs 1.0 lifted single-object RoIs' right objects 0.880 -> 0.930 and left the usual
+    RoIs as they were; on the scored pairs (+0.015 single, -0.015 usual) and on own data (grey PLY 7 ->
+    5 of 10) it did not hold, so it stays off (docs/decisions.md, "Coarse stage: context probes").
     fine = False is the coarse-only ablation (`pipeline._coarse_only`): the refined coarse maps are
     returned as they are, without the fine stage.
     """
@@ -127,7 +125,7 @@ class MatchConfig:
     part_blend: tuple = (0.1, 0.5, 1.5)  # metres: (sharpness, inner, outer) of the object parts' weights (blend.py)
     bump_width: float = 0.2  # metres: Gaussian bumps carrying the RoI points towards their final points; 0: none
     bump_smoothing: float = 1.0  # ridge of the bumps' fit (kernel diagonal 1): larger = smoother, less exact
-    context_probe_weight: float = 1.0  # coarse re-ranking: key + this x the field's cost at probes around the RoI (probes.py)
+    context_probe_weight: float = 0.0  # coarse re-ranking: key + this x the field's cost at probes around the RoI (probes.py)
     context_probe_maps: int = 8  # best coarse maps the probes re-rank
     context_probe_margin: float = 0.3  # metres: probes stand this far outside each RoI box's footprint
     topk_maps: int = 1
