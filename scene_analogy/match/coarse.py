@@ -21,6 +21,7 @@ bearing term and the neighbour refresh every `_REFRESH` steps: docs/decisions.md
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -284,6 +285,12 @@ class CoarseResult:
     boxes: np.ndarray
     refined_boxes: np.ndarray
     key: torch.Tensor | None = None  # (C,) the ranking key (cost + bearing + relation terms); None: cost
+
+    def take(self, index: torch.Tensor) -> "CoarseResult":
+        """The maps `index` (reordered or a subset); the pictures' boxes stay those of the candidates."""
+        fields = ("linear", "offset", "mirror", "cost", "point_cost", "match", "num_inliers")
+        picked = {f: getattr(self, f)[index] for f in fields}
+        return dataclasses.replace(self, **picked, key=None if self.key is None else self.key[index])
 
 
 # Warped points scored at once by `score_maps`: its intermediates take ~6 kB per point (the k

@@ -15,8 +15,8 @@ keypoints (flat, object by object, in scene order).
 Timed stages: coarse = descriptors, candidates, refinement, object correspondence; fine = the rest.
 
 Selection (§5.5): the coarse maps are ranked by most inliers, then coarse cost + the bearing and
-relation terms (`coarse.bearing_mismatch`, `relations.py`); the best `context_probe_maps` of them are
-re-ranked with the field's cost at probes around the RoI objects (`probes.py`); the best `max(fine_candidates,
+relation terms (`coarse.bearing_mismatch`, `relations.py`) (with `context_probe_weight` > 0, off by
+default, the best `context_probe_maps` are re-ranked by the field at probes around the RoI, `probes.py`); the best `max(fine_candidates,
 topk_maps)` of them go through the fine stage and are ranked by fine cost; a
 map is a near-duplicate of a better one when it has the same object correspondence or its mapped RoI
 points lie within `duplicate_dist` (mean) of the better map's; the best `topk_maps` survivors are
@@ -26,7 +26,6 @@ Why these choices, with numbers and commands: docs/decisions.md ("Matcher", "Coa
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -36,7 +35,7 @@ import torch
 from scene_analogy.match.analogy_map import AnalogyMap
 from scene_analogy.match.coarse import greedy_keep, run_coarse
 from scene_analogy.match.inputs import MatchConfig, MatchScene, pad_objects
-from scene_analogy.match.local import box_maps, run_fine
+from scene_analogy.match.local import box_snap, run_fine
 from scene_analogy.match.probes import box_probes, probe_costs
 from scene_analogy.ops.point_sets import farthest_point_sample
 
@@ -60,7 +59,7 @@ class AnalysisResult:
     num_candidates: int = 0
 
 
-def _describe(field_module, scene: MatchScene, query: np.ndarray, device, context_keypoints: int = 0) -> torch.Tensor:
+def _describe(field_module, scene: MatchScene, query, device, context_keypoints: int = 0) -> torch.Tensor:
     """Descriptors (Q, D) at query points in the scene's context (`MatchScene.context`), on `device`."""
     points, labels = scene.context(context_keypoints, field_module.device)
     q = torch.as_tensor(query, dtype=torch.float32, device=field_module.device)
@@ -188,23 +187,18 @@ def _rerank_by_probes(coarse, target: MatchScene, reference: MatchScene, roi_box
     valid = match >= 0
     with torch.no_grad():
         probes = box_probes(*roi_box, cfg.context_probe_margin)  # (Nr, 16, 3)
-        f_target = _describe(field_module, target, probes.reshape(-1, 3).cpu().numpy(), device,
+        f_target = _describe(field_module, target, probes.reshape(-1, 3), device,
                              cfg.context_keypoints).reshape(*probes.shape[:2], -1)
         c_idx, i_idx = torch.nonzero(valid, as_tuple=True)
-        lin, off = box_maps(coarse.linear[c_idx], tuple(b[i_idx] for b in roi_box),
-                            tuple(b[match[c_idx, i_idx]] for b in ref_box))
-        carried = torch.einsum("sij,smj->smi", lin, probes[i_idx]) + off[:, None]  # (S, 16, 3)
-        f_carried = _describe(field_module, reference, carried.reshape(-1, 3).cpu().numpy(), device,
-                              cfg.context_keypoints).reshape(*carried.shape[:2], -1)
+        carried = box_snap(probes[i_idx], coarse.linear[c_idx], tuple(b[i_idx] for b in roi_box),
+                           tuple(b[match[c_idx, i_idx]] for b in ref_box))  # (S, 16, 3)
         f_reference = f_target.new_zeros(k, *f_target.shape)
-        f_reference[c_idx, i_idx] = f_carried
+        f_reference[c_idx, i_idx] = _describe(field_module, reference, carried.reshape(-1, 3), device,
+                                              cfg.context_keypoints).reshape(*carried.shape[:2], -1)
         key = (coarse.cost if coarse.key is None else coarse.key)[:k].double()
         key = key + cfg.context_probe_weight * probe_costs(f_target, f_reference, valid).double()
         order = torch.cat([torch.argsort(key, stable=True), torch.arange(k, len(coarse.cost), device=key.device)])
-    take = lambda t: None if t is None else t[order]  # noqa: E731
-    return dataclasses.replace(coarse, linear=coarse.linear[order], offset=coarse.offset[order],
-                               mirror=coarse.mirror[order], cost=coarse.cost[order], point_cost=coarse.point_cost[order],
-                               match=coarse.match[order], num_inliers=coarse.num_inliers[order], key=take(coarse.key))
+    return coarse.take(order)
 
 
 def _coarse_description(coarse, c: int, roi: np.ndarray, cfg: MatchConfig) -> tuple[np.ndarray, dict]:

@@ -4,15 +4,15 @@ On an object's surface the field's nearest keypoints are mostly the object's own
 one model look alike wherever they stand. A probe a little outside an object's box sees the object
 *and* its neighbours (the desk beside the chair): the context the field exists to describe. For the
 best `context_probe_maps` coarse maps, each RoI object's probes are carried by that map's box map of
-the object (`local.box_maps`: onto the matched reference box, in its frame) and the probe cost is the
+the object (`local.box_snap`: onto the matched reference box, in its frame) and the probe cost is the
 mean descriptor distance ||f_tgt(q) - f_ref(T(q))|| over all probes, the reference descriptors read
 from the field itself at the carried probes (not interpolated between keypoints). The maps are then
 re-ranked by their coarse key + `context_probe_weight` x probe cost.
 
 Probes of a box: the 8 corners and edge midpoints of its footprint grown by a margin
-(`MatchConfig.context_probe_margin`), at a
-quarter and three quarters of its height (16 per object), in the box frame: the same places, relative
-to the object, in both scenes. Why and the numbers: docs/decisions.md, "Coarse stage: context probes".
+(`MatchConfig.context_probe_margin`), at a quarter and three quarters of its height (16 per object), in
+the box frame: the same places, relative to the object, in both scenes. Off by default (weight 0): why,
+and the numbers, in docs/decisions.md, "Coarse stage: context probes".
 """
 
 from __future__ import annotations
