@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="./log/evaluate", help="results.json, results.md and pictures go here")
     p.add_argument("--point_sample_root", default=None, help="default: <scene_root>/point_samples")
     p.add_argument("--checkpoint", default=None,
-                   help="field of ours / ours_coarse / oracle_objects (default pretrained/synthetic_default)")
+                   help="field of ours / ours_coarse / oracle_objects, and the architecture of ours_untrained "
+                        "(default pretrained/synthetic_default)")
     p.add_argument("--oracle_global", default="coarse", choices=("coarse", "coarse_inliers", "boxes"),
                    help="oracle_objects' global map: our coarse stage on the true pairs (coarse_inliers: with our "
                         "inlier rule), or the similarity of the true matched box centres (baselines/oracle.py)")

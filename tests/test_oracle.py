@@ -151,3 +151,6 @@ def test_untrained_field_differs_from_the_checkpoint_and_repeats_for_a_seed():
     assert any(not torch.equal(sa[k], sc[k]) for k in sa)
     method = build_method("ours_untrained")
     assert method.cfg.local_valid_thres == BASELINE_THRES and method.local_field.cfg == trained.cfg
+    # With another checkpoint, the random field takes that checkpoint's architecture.
+    wide = build_method("ours_untrained", checkpoint=PRETRAINED / "synthetic_wide")
+    assert wide.local_field.cfg == load_field(PRETRAINED / "synthetic_wide").cfg != trained.cfg

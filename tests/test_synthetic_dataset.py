@@ -72,3 +72,19 @@ def test_our_synthetic_pair_file_fits_a_synthetic_root(generated):
     pairs = Path(__file__).resolve().parents[1] / "sample_scene_pairs" / "synthetic_sample.tsv"
     examples = manual_examples(pairs, generated)
     assert len(examples) == 3 and all(len(e.roi) == len(e.gt_objects) for e in examples)
+
+
+def test_design_split_reaches_the_written_pool_and_scenes(tmp_path):
+    """`--split_by design`: object_pool.json holds the design split, and test rooms use only its models."""
+    from scene_analogy.synthetic.__main__ import main
+    from scene_analogy.synthetic.objects import build_pool
+
+    root = tmp_path / "designs"
+    main(["--save_root", str(root), "--num_scenes", "6", "--seed", "5", "--train_ratio", "0.5",
+          "--save_num_samples", "50", "--no_augment", "--split_by", "design", "--quiet"])
+    pool = ObjectPool.load_json(root / "object_pool.json")
+    assert [m.split for m in pool.models] == [m.split for m in build_pool(5, split_by="design").models]
+    assert [m.split for m in pool.models] != [m.split for m in build_pool(5).models]
+    for d in scene_dirs(root, "test"):
+        for scene in read_triplet(d / "scene.npz", classes=THREED_FRONT).values():
+            assert all(pool[m].split == "test" for m in scene.model_ids)

@@ -306,10 +306,11 @@ def _unit(v):
     return v / np.linalg.norm(v)
 
 
-def test_real_synthetic_pool():
-    """The same invariants with the procedural pool of `objects.build_pool`, both splits."""
+@pytest.mark.parametrize("split_by", ["model", "design"])
+def test_real_synthetic_pool(split_by):
+    """The same invariants with the procedural pool of `objects.build_pool`, both splits, either split rule."""
     objects = pytest.importorskip("scene_analogy.synthetic.objects")
-    pool = objects.build_pool(0)
+    pool = objects.build_pool(0, split_by=split_by)
     rng = np.random.default_rng(5)
     counts = {"nightstand": 0, "dining_chair": 0}
     for i in range(40):

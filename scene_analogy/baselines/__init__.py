@@ -7,7 +7,7 @@ Methods (`build_method(name, ...)`):
 - `ours_no_semantic`: `pretrained/no_semantic` with every class erased from both scenes (one class,
   so candidates pair any objects): what the method does without semantics.
 - `ours_paper`: the `paper` preset field; needs a checkpoint (none is shipped).
-- `ours_untrained`: the shipped field's architecture (`synthetic_default` config) with random weights
+- `ours_untrained`: the architecture of ours' field (`--checkpoint`, default `synthetic_default`) with random weights
   (`untrained_field`, seed UNTRAINED_SEED), never rejecting: what training adds.
 - `oracle_objects` (evaluation-only, `oracle.py`): ours handed the true object correspondence through
   `needs_truth` / `with_truth`; how far our point placement goes with the right objects.
@@ -85,7 +85,7 @@ def build_method(name: str, checkpoint=None, no_semantic_checkpoint=None, paper_
         field = load_field(checkpoint or PRETRAINED / "synthetic_default", map_location=device)
         return FieldMethod(field, field, cfg if name == "ours" else dataclasses.replace(cfg, fine=False))
     if name == "ours_untrained":  # an untrained field's cost scale is unknown: no rejection from it
-        field = untrained_field(device=device)
+        field = untrained_field(config=checkpoint, device=device)  # the architecture of ours' field
         return FieldMethod(field, field, dataclasses.replace(cfg, local_valid_thres=BASELINE_THRES))
     if name == "oracle_objects":
         from scene_analogy.baselines.oracle import OracleObjects

@@ -12,6 +12,7 @@ from scene_analogy.data.eval_pairs import AugmentConfig
 from scene_analogy.data.triplet_layout_changes import changes_positive
 from scene_analogy.data.triplets import TripletConfig
 from scene_analogy.synthetic.dataset import SyntheticConfig, generate_dataset
+from scene_analogy.synthetic.objects import SPLITS_BY
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num_scenes", type=int, default=200, help="number of source rooms (train + test)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train_ratio", type=float, default=0.9)
+    p.add_argument("--split_by", choices=SPLITS_BY, default="model",
+                   help="held-out models: other variants of the training designs (model) or variants of designs "
+                        "no training model comes from (design)")
     p.add_argument("--save_num_samples", type=int, nargs="+", default=[50, 100], help="point-sample counts per model")
     p.add_argument("--max_trans_noise", type=float, default=0.5, help="negatives: sigma of xz noise (m)")
     p.add_argument("--max_rot_noise", type=float, default=90.0, help="negatives: sigma of yaw noise (degrees)")
@@ -48,7 +52,7 @@ def main(argv=None) -> None:
         num_scenes=args.num_scenes, seed=args.seed, train_ratio=args.train_ratio,
         sample_counts=tuple(args.save_num_samples),
         triplet=triplet,
-        augment=AugmentConfig(global_yaw=args.global_yaw), make_augment=not args.no_augment,
+        augment=AugmentConfig(global_yaw=args.global_yaw), make_augment=not args.no_augment, split_by=args.split_by,
     )
     start = time.perf_counter()
     with user_errors():

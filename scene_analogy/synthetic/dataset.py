@@ -45,6 +45,7 @@ class SyntheticConfig:
     triplet: TripletConfig = field(default_factory=lambda: TripletConfig(trans_noise=0.5, rot_noise_deg=90.0))
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     make_augment: bool = True
+    split_by: str = "model"  # "design": test models are variants of designs never trained on (objects.py)
 
 
 def layout_to_scene(layout: RoomLayout, pool: ObjectPool) -> Scene:
@@ -84,7 +85,7 @@ def generate_dataset(save_root: str | os.PathLike, cfg: SyntheticConfig, progres
         # evaluation pairs are made from the positives and link back to them: changed positives would
         # give them ground truth against the wrong objects
         raise ValueError("positives with layout changes cannot make evaluation pairs: pass --no_augment")
-    models = build_models(cfg.seed)
+    models = build_models(cfg.seed, split_by=cfg.split_by)
     pool = ObjectPool([m.info for m in models])
     root.mkdir(parents=True, exist_ok=True)
     pool.save_json(root / "object_pool.json")

@@ -17,6 +17,11 @@ Decisions:
 - Every subclass gets at least 3 models (extra variants when it has few designs), so the split can
   give it >= 2 train and >= 1 test models; the split is drawn per subclass from the seed with a test
   share of `TEST_FRACTION`. Every class has >= 2 subclasses, hence >= 4 train and >= 2 test models.
+- `split_by="model"` (the default) splits a subclass's models, so the variants of one design can fall
+  on both sides: held out by instance. `split_by="design"` holds out whole designs (per subclass
+  `TEST_FRACTION` of its designs, at least one, never all): every test model is a variant of a design
+  no training model comes from, i.e. a shape family the field never saw. Ids and shapes do not depend
+  on the split.
 
 `python -m scene_analogy.synthetic.objects --gallery OUT.png [--seed S]` draws every model.
 """
@@ -41,6 +46,7 @@ from scene_analogy.synthetic.primitives import Parts
 
 TEST_FRACTION = 0.25
 MIN_MODELS_PER_SUBCLASS = 3  # 2 train + 1 test
+SPLITS_BY = ("model", "design")  # what the train / test split holds out (module docstring)
 
 # Short class names used in model ids.
 CLASS_TAGS = {"bed": "bed", "pier/stool": "stool", "others": "others", "sofa": "sofa", "chair": "chair",
@@ -116,25 +122,38 @@ class _Planned:
     split: str
 
 
-def _plan(seed: int, variants_per_design: int) -> list[_Planned]:
+def _plan(seed: int, variants_per_design: int, split_by: str = "model") -> list[_Planned]:
     """Ids, designs, variants and splits of every model (no geometry), deterministic for the seed."""
     if seed < 0:
         raise ValueError(f"seed must be >= 0 (got {seed})")
     if variants_per_design < 1:
         raise ValueError(f"variants_per_design must be >= 1 (got {variants_per_design})")
+    if split_by not in SPLITS_BY:
+        raise ValueError(f"split_by must be one of {', '.join(SPLITS_BY)} (got {split_by!r})")
     planned = []
     for class_name, subclasses in SUBCLASSES.items():
         for subclass in subclasses:
             designs = [d for d in DESIGNS if d.subclass == subclass]
             variants = max(variants_per_design, math.ceil(MIN_MODELS_PER_SUBCLASS / len(designs)))
             members = [(d, v) for d in designs for v in range(variants)]
-            n_test = min(max(1, round(TEST_FRACTION * len(members))), len(members) - 2)
-            order = np.random.default_rng([seed, zlib.crc32(subclass.encode()), 7]).permutation(len(members))
-            test = set(order[:n_test].tolist())
+            test = _test_members(seed, subclass, len(designs), variants, split_by)
             for k, (design, variant) in enumerate(members):
                 model_id = f"syn_{CLASS_TAGS[class_name]}_{subclass}_{k:02d}"
                 planned.append(_Planned(model_id, design, variant, "test" if k in test else "train"))
     return planned
+
+
+def _test_members(seed: int, subclass: str, num_designs: int, variants: int, split_by: str) -> set[int]:
+    """Indices (design-major: design i's variants are i * variants + v) of a subclass's test models."""
+    members = num_designs * variants
+    if split_by == "model":
+        n_test = min(max(1, round(TEST_FRACTION * members)), members - 2)
+        order = np.random.default_rng([seed, zlib.crc32(subclass.encode()), 7]).permutation(members)
+        return set(order[:n_test].tolist())
+    # Whole designs; at least one stays for training (every subclass has >= 2 designs: a test checks).
+    n_test = min(max(1, round(TEST_FRACTION * num_designs)), num_designs - 1)
+    held_out = np.random.default_rng([seed, zlib.crc32(subclass.encode()), 8]).permutation(num_designs)[:n_test]
+    return {int(i) * variants + v for i in held_out for v in range(variants)}
 
 
 def _geometry(seed: int, item: _Planned) -> tuple[np.ndarray, np.ndarray]:
@@ -156,19 +175,19 @@ def _info(item: _Planned, vertices: np.ndarray) -> ModelInfo:
     )
 
 
-def build_models(seed: int = 0, variants_per_design: int = 2) -> list[SyntheticModel]:
-    """Every model of the pool with its mesh; the same seed gives identical meshes."""
+def build_models(seed: int = 0, variants_per_design: int = 2, split_by: str = "model") -> list[SyntheticModel]:
+    """Every model of the pool with its mesh; the same seed gives identical meshes (whatever `split_by`)."""
     models = []
-    for item in _plan(seed, variants_per_design):
+    for item in _plan(seed, variants_per_design, split_by):
         vertices, faces = _geometry(seed, item)
         mesh = trimesh.Trimesh(vertices=vertices, faces=faces, process=False)
         models.append(SyntheticModel(_info(item, vertices), mesh, item.design.name))
     return models
 
 
-def build_pool(seed: int = 0, variants_per_design: int = 2) -> ObjectPool:
+def build_pool(seed: int = 0, variants_per_design: int = 2, split_by: str = "model") -> ObjectPool:
     """The pool's `ModelInfo`s only (no trimesh objects, so it is cheap); equal to `build_models`' infos."""
-    return ObjectPool([_info(item, _geometry(seed, item)[0]) for item in _plan(seed, variants_per_design)])
+    return ObjectPool([_info(item, _geometry(seed, item)[0]) for item in _plan(seed, variants_per_design, split_by)])
 
 
 def render_gallery(models: list[SyntheticModel], path, columns: int = 10, dpi: int = 80) -> None:
@@ -215,8 +234,9 @@ def main(argv=None) -> None:
     parser.add_argument("--gallery", required=True, help="output PNG path")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--variants_per_design", type=int, default=2)
+    parser.add_argument("--split_by", choices=SPLITS_BY, default="model", help="what the test split holds out")
     args = parser.parse_args(argv)
-    models = build_models(args.seed, args.variants_per_design)
+    models = build_models(args.seed, args.variants_per_design, args.split_by)
     render_gallery(models, args.gallery)
     print(f"wrote {args.gallery} ({len(models)} models)")
 
