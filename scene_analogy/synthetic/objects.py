@@ -17,11 +17,9 @@ Decisions:
 - Every subclass gets at least 3 models (extra variants when it has few designs), so the split can
   give it >= 2 train and >= 1 test models; the split is drawn per subclass from the seed with a test
   share of `TEST_FRACTION`. Every class has >= 2 subclasses, hence >= 4 train and >= 2 test models.
-- `split_by="model"` (the default) splits a subclass's models, so the variants of one design can fall
-  on both sides: held out by instance. `split_by="design"` holds out whole designs (per subclass
-  `TEST_FRACTION` of its designs, at least one, never all): every test model is a variant of a design
-  no training model comes from, i.e. a shape family the field never saw. Ids and shapes do not depend
-  on the split.
+- `split_by="model"` (default) splits a subclass's models: one design's variants may fall on both sides.
+  `split_by="design"` holds out whole designs (`TEST_FRACTION` of a subclass's, at least one, never all):
+  no test model shares a design with a training model. Ids and shapes do not depend on the split.
 
 `python -m scene_analogy.synthetic.objects --gallery OUT.png [--seed S]` draws every model.
 """
