@@ -98,15 +98,20 @@ def test_splits_disjoint_and_cover_every_subclass(variants):
             assert len(pool.select("test", subclass=sub)) >= 1, sub
 
 
+def _splits_of_each_design(plan) -> dict[str, set[str]]:
+    """Design name -> the splits its variants fall in."""
+    sides: dict[str, set[str]] = {}
+    for item in plan:
+        sides.setdefault(item.design.name, set()).add(item.split)
+    return sides
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_design_split_holds_out_whole_designs(seed):
     """`split_by="design"`: a design's variants all lie on one side, every subclass keeps designs on both
     sides (>= 2 train models, >= 1 test model), and ids and boxes are those of the model split."""
     plan = objects._plan(seed, 2, "design")
-    sides: dict[str, set[str]] = {}
-    for item in plan:
-        sides.setdefault(item.design.name, set()).add(item.split)
-    assert all(len(s) == 1 for s in sides.values())
+    assert all(len(s) == 1 for s in _splits_of_each_design(plan).values())
     for subclass in {item.design.subclass for item in plan}:
         items = [i for i in plan if i.design.subclass == subclass]
         assert {i.split for i in items} == {"train", "test"}, subclass
@@ -116,10 +121,7 @@ def test_design_split_holds_out_whole_designs(seed):
     assert all(a.bbox_min == b.bbox_min and a.bbox_max == b.bbox_max for a, b in zip(by_model.models, by_design.models))
     assert [m.split for m in by_design.models] == [i.split for i in plan]
     # The model split does put variants of one design on both sides (what "design" is for).
-    mixed = {}
-    for item in objects._plan(seed, 2, "model"):
-        mixed.setdefault(item.design.name, set()).add(item.split)
-    assert any(len(s) == 2 for s in mixed.values())
+    assert any(len(s) == 2 for s in _splits_of_each_design(objects._plan(seed, 2, "model")).values())
     with pytest.raises(ValueError, match="split_by"):
         objects.build_pool(seed, split_by="room")
 
