@@ -109,3 +109,24 @@ def test_training_mode_still_uses_torch_arithmetic():
     with torch.no_grad():
         eval_out = field.eval()(queries, points, labels)
     assert (train_out.detach() - eval_out).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_default_cpu_chunks_equal_one_chunk(threads):
+    """The default chunk size follows the thread count (~2,000 tokens on one, ~4,000 per thread above);
+    on 600 queries both split into several chunks, and the descriptors equal one chunk's."""
+    torch.manual_seed(0)
+    field = _randomise(PRESETS["fast"].build().eval(), seed=2)
+    gen = torch.Generator().manual_seed(4)
+    points = torch.rand(1, 800, 3, generator=gen) * 2.0
+    labels = torch.randint(0, 9, (1, 800), generator=gen)
+    queries = points[:, :600] + 0.01
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.inference_mode():
+            whole = field(queries, points, labels, chunk_size=600)
+            out = field(queries, points, labels)
+    finally:
+        torch.set_num_threads(before)
+    assert (out - whole).abs().max() <= 1e-5

@@ -18,9 +18,10 @@ In eval mode by `_encode_eval`, the same function folded (equal to torch's modul
 float64; tests/test_field_eval_path.py): the first layer's input projection is folded into the
 token embedding (`_first_layer_tables`), the last layer into the summary query (`layers.summary_layer`:
 no token is projected), and the summary row of the other layers is attended apart from the flash
-kernel; on one CPU thread the chunks are cache-sized. Numbers: docs/speed.md, "Descriptor field". Neighbours: the nearest `max_neighbors` in the ball, or the nearest
-`neighbor_pool` thinned by distance rank; never random. Why and the numbers: docs/decisions.md,
-"Field: encoder evaluation and neighbour pool".
+kernel; on the CPU the chunks are cache-sized (~2,000 tokens on one thread, ~4,000 per thread
+above). Numbers: docs/speed.md, "Descriptor field". Neighbours: the nearest `max_neighbors` in the
+ball, or the nearest `neighbor_pool` thinned by distance rank; never random. Why and the numbers:
+docs/decisions.md, "Field: encoder evaluation and neighbour pool".
 """
 
 from __future__ import annotations
@@ -42,12 +43,15 @@ __all__ = ["FieldConfig", "ContextDescriptorField", "PRESETS", "semantics_free",
 # Floats alive per chunk in the widest intermediate (queries x tokens x max(feed-forward, 3 d)):
 # about 64 MB of float32. Larger chunks did not run faster on CPU; smaller ones bound GPU memory.
 _CHUNK_ELEMENTS = 1 << 24
-# Eval on one CPU thread: tokens per chunk (~2,000: 62 queries of 33 tokens). Every intermediate of
-# a chunk (~2,000 x 192 floats, 1.5 MB) then stays in cache; the memory-bound passes (bias, residual,
-# ReLU, LayerNorm, copies) ran much slower over one big chunk. Not with more threads: each op is an
-# OpenMP parallel region, and on a loaded machine (libgomp's default spin-wait) every region waits
-# for a descheduled thread, so 20 small chunks ran ~3x slower than one big one (docs/speed.md).
+# Eval on the CPU: tokens per chunk. One thread: ~2,000 (62 queries of 33 tokens), so every
+# intermediate of a chunk (~2,000 x 192 floats, 1.5 MB) stays in cache; the memory-bound passes (bias,
+# residual, ReLU, LayerNorm, copies) ran much slower over one big chunk. More threads: ~4,000 per
+# thread (two threads: 8,192 tokens, 248 queries), 11-20 % faster than one big chunk on an idle
+# machine. Each op is an OpenMP parallel region, and with another busy process on the cores
+# (libgomp's spin-wait) every region waits for a descheduled thread: there smaller chunks lose (62
+# queries ~3x, 248 ~2x against one chunk), and one thread per process is faster anyway (docs/speed.md).
 _CPU_EVAL_CHUNK_TOKENS = 2048
+_CPU_EVAL_CHUNK_TOKENS_PER_THREAD = 4096
 
 
 @dataclass(frozen=True)
@@ -245,9 +249,11 @@ class ContextDescriptorField(nn.Module):
         # Eval (no dropout): `_encode_eval`, first and last layers folded; training keeps `_encode`.
         folded = None if self.training else self._first_layer_tables()
         if chunk_size is None:
-            if folded is not None and scaled.device.type == "cpu" and torch.get_num_threads() == 1:
-                # Cache-sized chunks: every intermediate stays in L2 (see _CPU_EVAL_CHUNK_TOKENS).
-                chunk_size = max(1, _CPU_EVAL_CHUNK_TOKENS // (scaled.shape[1] + 1))
+            if folded is not None and scaled.device.type == "cpu":
+                # Cache-sized chunks (see _CPU_EVAL_CHUNK_TOKENS).
+                threads = torch.get_num_threads()
+                tokens = _CPU_EVAL_CHUNK_TOKENS if threads == 1 else _CPU_EVAL_CHUNK_TOKENS_PER_THREAD * threads
+                chunk_size = max(1, tokens // (scaled.shape[1] + 1))
             else:
                 widest = max(self.cfg.feedforward, 3 * self.cfg.width)
                 chunk_size = max(1, _CHUNK_ELEMENTS // ((scaled.shape[1] + 1) * widest))
