@@ -50,3 +50,26 @@ def test_write_records_the_protocol_and_a_threshold_above_every_true_cost(scene_
     assert record["keypoints"] == "disjoint" and record["pairs"] == 3
     assert record["true_cost"]["max"] < record["local_valid_thres"] <= record["true_cost"]["max"] + 0.1 + 1e-9
     assert "threshold" in capsys.readouterr().out
+
+
+def test_boxes_without_a_front_turn_off_the_bearing_and_relation_terms(scene_root, monkeypatch):
+    """`--dataset arkit` calibrates with the match config of the ARKit commands (no bearing or
+    relation term: its boxes have no front), the synthetic and 3D-FRONT trees with the default."""
+    from types import SimpleNamespace
+
+    from scene_analogy.field.checkpoint import load_field
+    from scene_analogy.match.inputs import MatchConfig
+
+    script = _script()
+    seen = []
+    real = script.find_analogy
+    monkeypatch.setattr(script, "find_analogy", lambda *a: seen.append(a[-1]) or real(*a))
+    field = load_field(REPO / "pretrained" / "synthetic_default")
+    for canonical in (True, False):
+        spec = SimpleNamespace(classes=None, canonical_boxes=canonical)
+        true, _ = script.best_costs(field, str(scene_root), 2, "disjoint", spec=spec)
+        assert np.isfinite(true).all()
+    weights = [(cfg.bearing_weight, cfg.relation_weight) for cfg in seen]
+    defaults = (MatchConfig.bearing_weight, MatchConfig.relation_weight)
+    assert defaults != (0.0, 0.0)
+    assert weights == [defaults] * 4 + [(0.0, 0.0)] * 4
