@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from scene_analogy.cli.flags import resolve_point_sample_root  # noqa: E402
 from scene_analogy.evaluation.examples import augment_examples  # noqa: E402
 from scene_analogy.evaluation.loop import match_scene  # noqa: E402
 from scene_analogy.field.checkpoint import (
@@ -77,7 +78,7 @@ def main(argv=None) -> None:
     p.add_argument("--scene_root", required=True, help="a synthetic tree that is never scored (its _augment pairs)")
     p.add_argument("--num_pairs", type=int, default=None, help="default: all evaluation pairs")
     p.add_argument("--point_sample_root", default=None,
-                   help="the models' point samples (default: the dataset's, <scene_root>/point_samples for synthetic trees)")
+                   help="the models' point samples (default: <scene_root>/point_samples where it exists, else the dataset's)")
     p.add_argument("--step", type=float, default=0.1, help="the threshold is a multiple of this")
     p.add_argument("--write", action="store_true", help=f"write <checkpoint>/{CALIBRATION_NAME}")
     p.add_argument("--keypoints", default="disjoint", choices=("disjoint", "shared"),
@@ -88,7 +89,8 @@ def main(argv=None) -> None:
     torch.manual_seed(0)
     spec = None if args.dataset == "synthetic" else importlib.import_module(args.dataset).SPEC
     field = load_field(args.checkpoint, num_classes=None if spec is None else len(spec.classes))
-    point_sample_root = args.point_sample_root or (None if spec is None else spec.point_sample_root)
+    point_sample_root = resolve_point_sample_root(args.point_sample_root, args.scene_root,
+                                                  None if spec is None else spec.point_sample_root)
     true, other = best_costs(field, args.scene_root, args.num_pairs, args.keypoints, point_sample_root, spec)
     if not np.isfinite(true).all():
         raise SystemExit(f"error: {int((~np.isfinite(true)).sum())} true pair(s) found no map at all")
@@ -97,7 +99,8 @@ def main(argv=None) -> None:
     record = {
         "local_valid_thres": threshold,
         "rule": f"smallest multiple of {args.step} above every true pair's best-map cost",
-        "scene_root": args.scene_root, "dataset": args.dataset, "point_sample_root": point_sample_root, "pairs": int(len(true)), "keypoints": args.keypoints,
+        "scene_root": args.scene_root, "dataset": args.dataset, "point_sample_root": point_sample_root,
+        "pairs": int(len(true)), "keypoints": args.keypoints,
         "true_cost": {"median": float(np.median(true)), "p95": float(np.percentile(true, 95)), "max": float(true.max())},
         "other_room_cost": {"p10": float(np.percentile(finite, 10)), "median": float(np.median(finite))},
         "other_room_rejected": float(np.mean(other > threshold)),
