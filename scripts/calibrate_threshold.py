@@ -61,8 +61,8 @@ def best_costs(field, scene_root: str, num_pairs: int | None, keypoints: str = "
     if len(examples) < 2:
         raise SystemExit(f"error: {scene_root}: need at least 2 evaluation pairs, found {len(examples)}")
     cfg = MatchConfig(local_valid_thres=math.inf)  # every best map is kept: its cost is what is measured
-    if spec is not None and not spec.canonical_boxes:
-        cfg = dataclasses.replace(cfg, bearing_weight=0.0, relation_weight=0.0)
+    if spec is not None:
+        cfg = dataclasses.replace(cfg, **MatchConfig.front_terms(spec.canonical_boxes))
     true, other = [], []
     for i, example in enumerate(tqdm(examples, desc="calibrate")):
         target = match_scene(example.target, samples)

@@ -117,3 +117,14 @@ def test_candidates_are_drawn_only_on_request(module):
     required = ["--tgt", "t", "--ref", "r", "--roi_ids", "1", "--out", "o"] if module.endswith("analogy") else []
     assert parser.parse_args(required).show_candidates is False
     assert parser.parse_args(required + ["--show_candidates"]).show_candidates is True
+
+
+def test_front_terms_state_the_box_rule_once():
+    """Boxes with a front keep MatchConfig's bearing and relation weights, boxes without one get 0 for
+    both; the own-data matcher's default config and the calibration script follow the same rule."""
+    assert MatchConfig.front_terms(True) == {"bearing_weight": MatchConfig().bearing_weight,
+                                             "relation_weight": MatchConfig().relation_weight}
+    assert MatchConfig.front_terms(False) == {"bearing_weight": 0.0, "relation_weight": 0.0}
+    assert all(MatchConfig.front_terms(True)[k] > 0 for k in ("bearing_weight", "relation_weight"))
+    cfg = dataclasses.replace(MatchConfig(), **MatchConfig.front_terms(False))
+    assert (cfg.bearing_weight, cfg.relation_weight) == (0.0, 0.0)

@@ -296,11 +296,10 @@ def add_match_flags(p, checkpoint_default: str, point_sample_root_default: str |
 def match_config_from_args(args, canonical_boxes: bool = True):
     from scene_analogy.match.inputs import MatchConfig
 
-    bearing, relation = args.bearing_weight, args.relation_weight
-    if bearing is None:
-        bearing = MatchConfig.bearing_weight if canonical_boxes else 0.0
-    if relation is None:  # its bearings read the boxes' fronts, as the bearing term does
-        relation = MatchConfig.relation_weight if canonical_boxes else 0.0
+    # Each term the user did not set follows the boxes (MatchConfig.front_terms).
+    terms = MatchConfig.front_terms(canonical_boxes)
+    bearing = terms["bearing_weight"] if args.bearing_weight is None else args.bearing_weight
+    relation = terms["relation_weight"] if args.relation_weight is None else args.relation_weight
     yaws = {} if args.candidate_yaws is None else {"candidate_yaws": args.candidate_yaws}
     return MatchConfig(**yaws, global_num_rot=args.global_num_rot, global_dist_valid_thres=args.global_dist_valid_thres,
                        global_mapping_type=args.global_mapping_type, global_topk=args.global_topk,

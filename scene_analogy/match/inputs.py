@@ -161,6 +161,16 @@ class MatchConfig:
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
+    @classmethod
+    def front_terms(cls, canonical_boxes: bool) -> dict:
+        """`bearing_weight` and `relation_weight` for boxes with or without a front: the defaults for
+        boxes in the objects' own frames (3D-FRONT, synthetic), 0 for boxes without a front (ARKitScenes'
+        oriented boxes, own data's fitted boxes), whose bearings say nothing (the relation term's
+        bearings read the fronts too). The one statement of that rule."""
+        if canonical_boxes:
+            return {"bearing_weight": cls.bearing_weight, "relation_weight": cls.relation_weight}
+        return {"bearing_weight": 0.0, "relation_weight": 0.0}
+
     def valid_threshold(self, local_field) -> float:
         """The no-analogy cost threshold: `local_valid_thres` if set, else the local field's calibrated
         one (`valid_threshold`, from `calibration.json` beside its checkpoint), else DEFAULT_VALID_THRES."""

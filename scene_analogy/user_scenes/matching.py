@@ -178,7 +178,7 @@ def find_analogy(target: OwnScene, reference: OwnScene, roi_ids, checkpoint: str
     tgt, ref = (match_scene(s, c, num_keypoints, seed=seed) for s, c in zip((target, reference), classes))
     # Boxes fitted to the clouds: axis-aligned, no front, not the objects' frames, so neither bearing nor
     # relation term, and the spline displacement rather than box-map parts (MatchConfig).
-    cfg = cfg or MatchConfig(bearing_weight=0.0, relation_weight=0.0, local_displacement="spline")
+    cfg = cfg or MatchConfig(**MatchConfig.front_terms(canonical_boxes=False), local_displacement="spline")
     cfg = dataclasses.replace(cfg, topk_maps=topk, fine_candidates=max(cfg.fine_candidates, topk), device=device)
     roi = np.searchsorted(target.object_ids, roi_ids)
     result = match_analogy(tgt, ref, roi, field_module, field_module, cfg)
