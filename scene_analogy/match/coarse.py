@@ -39,6 +39,8 @@ __all__ = ["box_yaw", "generate_candidates", "greedy_keep", "footprint_iou", "sa
 
 _REFRESH = 10
 _GRID = 8
+# Metres: a box whose floor footprint's half diagonal is below this gets scale 1 in its candidates.
+MIN_HALF_DIAGONAL = 0.005
 
 
 def _mirror(flags: torch.Tensor) -> torch.Tensor:
@@ -101,7 +103,11 @@ def generate_candidates(roi_classes, roi_centres, roi_sizes, ref_classes, ref_ce
     yaw = yaw.reshape(-1)
     flip = flips[None, None, :].expand(n_pair, n_yaw, n_flip).reshape(-1)
     half_diag = lambda sizes: 0.5 * torch.sqrt(sizes[:, 0] ** 2 + sizes[:, 2] ** 2)  # noqa: E731
-    s = half_diag(ref_sizes)[pair[:, 1]] / half_diag(roi_sizes)[pair[:, 0]].clamp_min(1e-6)
+    ref_half, roi_half = half_diag(ref_sizes)[pair[:, 1]], half_diag(roi_sizes)[pair[:, 0]]
+    # A box without a floor footprint (a one-point object, a pole) says nothing about scale: 1 then,
+    # not a ratio that sends the map to 1e6 or collapses it.
+    flat = (ref_half < MIN_HALF_DIAGONAL) | (roi_half < MIN_HALF_DIAGONAL)
+    s = torch.where(flat, torch.ones_like(ref_half), ref_half / roi_half.clamp_min(MIN_HALF_DIAGONAL))
     log_scale = torch.stack([s.log(), torch.zeros_like(s), s.log()], -1)
     linear = yaw_rotation(yaw) @ _mirror(flip) @ torch.diag_embed(log_scale.exp())
     offset = ref_centres[pair[:, 1]] - (linear @ roi_centres[pair[:, 0], :, None])[..., 0]

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from scene_analogy.match.analogy_map import AnalogyMap
 from scene_analogy.match.coarse import greedy_keep, run_coarse
@@ -60,16 +61,23 @@ class AnalysisResult:
 
 
 def _describe(field_module, scene: MatchScene, query, device, context_keypoints: int = 0) -> torch.Tensor:
-    """Descriptors (Q, D) at query points in the scene's context (`MatchScene.context`), on `device`."""
+    """Unit descriptors (Q, D) at query points in the scene's context (`MatchScene.context`), on `device`.
+
+    Every cost of the matcher (the IDW cost reads |f_t|^2 as 1) and every threshold is on the scale of
+    unit descriptors (DESIGN §3), so a field built with `normalize=False` (e.g. converted authors'
+    weights trained without --normalize_feats) is normalised here; normalised fields pass as they are."""
     points, labels = scene.context(context_keypoints, field_module.device)
     q = torch.as_tensor(query, dtype=torch.float32, device=field_module.device)
     with torch.no_grad():
         out = field_module(q[None], points[None], labels[None])[0]
+        if not getattr(getattr(field_module, "cfg", None), "normalize", True):
+            out = F.normalize(out, dim=-1)
     return out.to(device=device, dtype=torch.float32)
 
 
 def _boxes(scene: MatchScene, index, device):
-    return tuple(torch.as_tensor(a[index], dtype=torch.float32, device=device)
+    # A copy (a few boxes): the scene's arrays may be read-only, which torch cannot share.
+    return tuple(torch.tensor(a[index], dtype=torch.float32, device=device)
                  for a in (scene.box_centres, scene.box_sizes, scene.box_rots))
 
 
@@ -77,12 +85,16 @@ def refine_subset(roi_points: torch.Tensor, roi_mask: torch.Tensor, per_object: 
     """Flat RoI rows (object by object, as `roi_flat`) of a farthest-point subset of at most
     `per_object` points per RoI object, or None for all points (per_object = 0, or no fewer)."""
     counts = roi_mask.sum(1)
-    n = min(per_object, int(counts.min()))
-    if per_object <= 0 or n >= int(counts.max()):
+    large = counts > per_object
+    if per_object <= 0 or not bool(large.any()):
         return None
-    picked = farthest_point_sample(roi_points, n, counts)  # (Nr, n); valid slots form a prefix
+    # Each object keeps min(per_object, its own count): the small ones all their points, the others a
+    # farthest-point subset (one batched FPS: every one of them has more than per_object points).
+    slots = torch.arange(per_object, device=roi_points.device).expand(len(counts), per_object)
+    picked = slots.clone()
+    picked[large] = farthest_point_sample(roi_points[large], per_object, counts[large])
     starts = torch.cumsum(counts, 0) - counts
-    return (starts[:, None] + picked).reshape(-1)
+    return (starts[:, None] + picked)[slots < counts[:, None]]  # object by object, as roi_flat
 
 
 def find_analogy(target: MatchScene, reference: MatchScene, roi, local_field, global_field,
@@ -104,6 +116,8 @@ def find_analogy(target: MatchScene, reference: MatchScene, roi, local_field, gl
     result = AnalysisResult([], None, roi)
 
     ref_obj = np.nonzero(reference.instance >= 0)[0]
+    # Reference objects without keypoints have no descriptors to compare: never candidates.
+    ref_has_points = np.isin(np.arange(len(reference)), reference.instance[ref_obj])
     if len(ref_obj) == 0 or len(reference) == 0:
         result.timings = {"coarse": time.perf_counter() - start, "fine": 0.0, "total": time.perf_counter() - start}
         return result
@@ -111,6 +125,9 @@ def find_analogy(target: MatchScene, reference: MatchScene, roi, local_field, gl
     f_ref = _describe(global_field, reference, reference.points[ref_obj], device, cfg.context_keypoints)
     roi_classes = torch.as_tensor(target.class_ids[roi], device=device)
     ref_classes = torch.as_tensor(reference.class_ids, device=device)
+    if not ref_has_points.all():  # a class no RoI object has
+        never = min(int(target.class_ids.min()), int(reference.class_ids.min())) - 1
+        ref_classes = ref_classes.masked_fill(torch.as_tensor(~ref_has_points, device=device), never)
     roi_box = _boxes(target, roi, device)
     ref_box = _boxes(reference, slice(None), device)
     coarse = coarse_stage(torch.as_tensor(roi_flat, device=device), f_roi, roi_box, roi_classes,
@@ -138,9 +155,10 @@ def find_analogy(target: MatchScene, reference: MatchScene, roi, local_field, gl
         f_ref_local = f_ref[torch.as_tensor(row[ref_index], device=device)]
         f_roi_local = f_roi
     else:
-        f_ref_local = torch.zeros(len(used), ref_index.shape[1], f_ref.shape[1], device=device)
-        f_ref_local[torch.as_tensor(ref_mask, device=device)] = _describe(
-            local_field, reference, reference.points[ref_index[ref_mask]], device, cfg.context_keypoints)
+        described = _describe(local_field, reference, reference.points[ref_index[ref_mask]], device,
+                              cfg.context_keypoints)  # the local field's width, not the global one's
+        f_ref_local = described.new_zeros(len(used), ref_index.shape[1], described.shape[1])
+        f_ref_local[torch.as_tensor(ref_mask, device=device)] = described
         f_roi_local = _describe(local_field, target, roi_flat, device, cfg.context_keypoints)
     f_roi_pad = torch.zeros(roi_mask.shape + (f_roi_local.shape[1],), device=device)
     f_roi_pad[roi_mask] = f_roi_local
