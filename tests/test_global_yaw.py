@@ -197,7 +197,30 @@ def test_synthetic_command_and_ensure_eval_pairs(tmp_path):
     with pytest.raises(DataError, match="--global_yaw continuous, not grid"):
         ensure_eval_pairs(root, 2, 0)  # grid asked for: the user's pairs are named, never overwritten
     assert augment_protocol(aug) == {"global_yaw": "continuous"}
-    ensure_eval_pairs(root, 3, 0)  # too few pairs: the root is made again, grid this time
-    assert augment_protocol(aug) == {"global_yaw": "grid"}
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
+    with pytest.raises(DataError, match="holds 2 evaluation pairs, fewer than the 3 asked for; the demo did not "
+                                        "make it, so it is not overwritten: pass --num_pairs 2"):
+        ensure_eval_pairs(root, 3, 0)  # too few pairs in the user's root: named, never overwritten
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()} == before
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("a user's folder")
+    with pytest.raises(DataError, match="is not a complete synthetic dataset"):
+        ensure_eval_pairs(tmp_path / "other", 2, 0)
+    assert [p.name for p in (tmp_path / "other").iterdir()] == ["notes.txt"]
+
+
+def test_demo_roots_are_made_again_from_nothing(tmp_path):
+    """A root the demo made (its marker) is made again when it has too few pairs or another protocol,
+    with no scene of the old set left beside the new ones."""
+    from scene_analogy.synthetic.dataset import DEMO_MARKER, ensure_eval_pairs
+
+    root, aug = tmp_path / "demo", tmp_path / "demo_augment"
+    ensure_eval_pairs(root, 6, 0, "continuous")  # absent: made, and marked
+    assert (root / DEMO_MARKER).is_file() and len(scene_dirs(aug, "test")) == 6
+    ensure_eval_pairs(root, 2, 0)  # enough pairs but the other protocol: ours, so made again
+    assert augment_protocol(aug) == {"global_yaw": "grid"} and len(scene_dirs(aug, "test")) == 4
     yaws = [_yaw_deg(read_eval_pair(d / "scene.npz").global_rot) for d in scene_dirs(aug, "test")]
     assert all(min(y % 90, 90 - y % 90) < 1e-9 for y in yaws)
+    assert len(scene_dirs(root, "train")) == 4 and (root / DEMO_MARKER).is_file()
+    ensure_eval_pairs(root, 5, 0)  # too few: made again, bigger
+    assert len(scene_dirs(aug, "test")) == 5

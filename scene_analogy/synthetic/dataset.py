@@ -14,6 +14,7 @@ change when others are added or removed.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,21 +125,49 @@ def write_eval_pairs(root: Path, positives: list[Scene], cfg: SyntheticConfig, p
                                     len(THREED_FRONT), progress)
 
 
+# Written into the roots `ensure_eval_pairs` makes: only those may be made again (module docstring).
+DEMO_MARKER = "made_by_demo.json"
+
+
 def ensure_eval_pairs(root: Path, num_pairs: int, seed: int, global_yaw: str = "grid") -> None:
-    """Generate a small held-out set when the root has fewer evaluation pairs than asked for. A root
-    whose pairs were turned by another `global_yaw` (`eval_pairs.augment_protocol`) is a DataError, not
-    overwritten: it may be a large dataset of the user's."""
+    """Generate a small held-out set when the root has fewer evaluation pairs than asked for.
+
+    Only a root that is absent or empty, or one this function made itself (`DEMO_MARKER`), is
+    written; any other root (a dataset of the user's, from `python -m scene_analogy.synthetic`, 3D-FRONT
+    or ARKit) with too few pairs, or pairs turned by another `global_yaw`
+    (`eval_pairs.augment_protocol`), is a DataError and stays as it is."""
     aug = root.parent / f"{root.name}_augment"
-    # sample_100 holds the disjoint keypoints of sample_50: roots from before it are made again.
+    ours = (root / DEMO_MARKER).is_file()
+    # sample_100 holds the disjoint keypoints of sample_50: a root without it is incomplete.
     complete = (root / "object_pool.json").is_file() and (root / "point_samples" / "sample_100").is_dir()
-    if complete and aug.is_dir() and len(scene_dirs(aug, "test")) >= num_pairs:
+    have_pairs = len(scene_dirs(aug, "test")) if aug.is_dir() else 0
+    if complete and have_pairs >= num_pairs:
         have = eval_pairs.augment_protocol(aug)["global_yaw"]
-        if have != global_yaw:
+        if have == global_yaw:
+            return
+        if not ours:
             raise DataError(aug, f"evaluation pairs made with --global_yaw {have}, not {global_yaw}: pass "
                                  f"--global_yaw {have} or another --scene_root")
-        return
+    elif not ours and (_holds_files(root) or _holds_files(aug)):
+        if complete:
+            problem = f"holds {have_pairs} evaluation pairs, fewer than the {num_pairs} asked for"
+            hint = f"pass --num_pairs {have_pairs} or a new --scene_root" if have_pairs else "pass a new --scene_root"
+        else:
+            problem, hint = "is not a complete synthetic dataset (object_pool.json, point_samples/sample_100)", \
+                "pass a new --scene_root"
+        raise DataError(root, f"{problem}; the demo did not make it, so it is not overwritten: {hint}")
+    if ours:  # made again from nothing: no pair or scene of the old set may stay beside the new ones
+        shutil.rmtree(aug, ignore_errors=True)
+        shutil.rmtree(root)
     # Only held-out scenes are needed here (training has its own data): half train keeps swaps possible.
     cfg = SyntheticConfig(num_scenes=max(2 * num_pairs, 8), seed=seed, train_ratio=0.5, sample_counts=(50,),
                           augment=AugmentConfig(global_yaw=global_yaw))
+    root.mkdir(parents=True, exist_ok=True)  # marked first: an interrupted run is still ours to redo
+    atomic.write_json(root / DEMO_MARKER, {"made_by": "python -m scene_analogy.demo", "seed": seed,
+                                           "num_pairs": num_pairs, "global_yaw": global_yaw})
     summary = generate_dataset(root, cfg)
     print(f"generated {summary['eval_pairs']} evaluation pairs under {aug}")
+
+
+def _holds_files(folder: Path) -> bool:
+    return folder.is_dir() and any(folder.iterdir())
