@@ -1,7 +1,8 @@
 """What `python -m scene_analogy.analogy` writes for an `OwnAnalogy` (all files atomic):
 
 - `map.npz`: the best map (`AnalogyMap`, in the files' frames: target file -> reference file);
-  absent when there is no analogy. `maps/map_<k>.npz`: the k-th ranked map, k = 1..topk.
+  absent when there is no analogy. `maps/map_<k>.npz`: the k-th ranked map, k = 1..topk. Maps an
+  earlier run left in the folder (`map.npz`, higher ranks) are removed.
 - `roi_mapped.ply`: the RoI keypoints (`role` 0, target file frame) and their images under the best
   map (`role` 1, reference file frame; the first map when there is no analogy), the same colour per
   pair, `pair` = keypoint index, and an `edge` element joining each keypoint to its image.
@@ -106,6 +107,7 @@ def write_outputs(analogy: OwnAnalogy, out_dir, show_candidates: bool = False,
     if analogy.best is not None:
         analogy.best.save(out / "map.npz")
         written.append(out / "map.npz")
+    _remove_stale_maps(out, len(analogy.maps), analogy.best is not None)
 
     roi_y = analogy.target_match.points[np.isin(analogy.target_match.instance, analogy.roi)]
     roi_y = result.maps[0].roi_points if result.maps else roi_y
@@ -140,3 +142,16 @@ def write_outputs(analogy: OwnAnalogy, out_dir, show_candidates: bool = False,
     save_viewer(out / "analogy.html", f"Scene analogy: {title}", scenes, roi_y, colours, maps, overlays=overlays)
     written.append(out / "analogy.html")
     return written
+
+
+def _remove_stale_maps(out: Path, num_maps: int, has_best: bool) -> None:
+    """A reused folder keeps no map of an earlier run: `map.npz` without an analogy, `maps/map_<k>.npz`
+    for k beyond this run's maps (read by name, so only files of this layout go)."""
+    stale = [] if has_best else [out / "map.npz"]
+    for path in (out / "maps").glob("map_*.npz"):
+        rank = path.stem[len("map_"):]
+        if rank.isdigit() and int(rank) > num_maps:
+            stale.append(path)
+    for path in stale:
+        if path.is_file():
+            path.unlink()
