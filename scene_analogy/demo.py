@@ -47,14 +47,16 @@ def main(argv=None) -> None:
         from scene_analogy.evaluation.run import save_pair_pictures
         from scene_analogy.field.checkpoint import load_field
         from scene_analogy.match.inputs import MatchConfig
+        from scene_analogy.structures.classes import THREED_FRONT
         from scene_analogy.structures.samples import PointSamples
         from scene_analogy.synthetic.dataset import ensure_eval_pairs
 
         root, out = Path(args.scene_root), Path(args.log_dir)
-        field = load_field(args.checkpoint, map_location=args.device)  # fail fast, before generating data
+        # Fail fast, before generating data; the synthetic trees use 3D-FRONT's class table.
+        field = load_field(args.checkpoint, map_location=args.device, num_classes=len(THREED_FRONT))
         ensure_eval_pairs(root, args.num_pairs, args.seed, args.global_yaw)
         samples = PointSamples(root / "point_samples", 50)
-        examples = augment_examples(root, seed=args.seed, limit=args.num_pairs)
+        examples = augment_examples(root, seed=args.seed, limit=args.num_pairs, classes=THREED_FRONT)
         cfg = MatchConfig(device=args.device)
         torch.manual_seed(args.seed)
         metrics, records, results = evaluate_examples(examples, samples, field, field, cfg, maps_dir=out / "maps",

@@ -87,6 +87,7 @@ def main(argv=None) -> None:
         from scene_analogy.evaluation.examples import augment_examples, pairs_protocol
         from scene_analogy.evaluation.run import compare_methods, markdown_table
         from scene_analogy.files.errors import DataError
+        from scene_analogy.structures.classes import THREED_FRONT
         from scene_analogy.structures.samples import PointSamples
 
         names = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -97,13 +98,15 @@ def main(argv=None) -> None:
             raise DataError(None, f"--num_pairs must be >= 1, got {args.num_pairs}")
         out = Path(args.out)
         samples = PointSamples(resolve_point_sample_root(args.point_sample_root, args.scene_root), 50)
-        examples = augment_examples(args.scene_root, seed=args.seed, limit=args.num_pairs, roi_objects=args.roi_objects)
+        # The synthetic trees' class table (3D-FRONT's): data or fields of another table are refused.
+        examples = augment_examples(args.scene_root, seed=args.seed, limit=args.num_pairs, roi_objects=args.roi_objects,
+                                    classes=THREED_FRONT)
         if len(examples) < args.num_pairs and ranks.main:
             print(f"note: only {len(examples)} evaluation pairs under {args.scene_root}_augment")
         # Build every method first: a missing checkpoint fails before hours of matching.
         methods = {name: build_method(name, args.checkpoint, args.no_semantic_checkpoint, args.paper_checkpoint,
                                       ranks.device(args.device), args.seed, args.bearing_weight, args.relation_weight,
-                                      args.oracle_global, candidate_yaws=args.candidate_yaws,
+                                      args.oracle_global, num_classes=len(THREED_FRONT), candidate_yaws=args.candidate_yaws,
                                       global_num_rot=args.global_num_rot, nms_max_turn=args.nms_max_turn,
                                       context_probe_weight=args.context_probe_weight)
                    for name in names}

@@ -280,6 +280,39 @@ def test_field_of_another_class_count_is_refused_when_the_data_says_how_many(tmp
     assert load_field(tmp_path / "free.pth", num_classes=17).cfg.semantics_emb_size == 0  # labels unused
 
 
+def test_weights_with_nan_are_refused(tmp_path):
+    field = _field(SMALL)
+    with torch.no_grad():
+        field.final_lin.weight[0, 0] = float("nan")
+    save_checkpoint(tmp_path / "nan.pth", field)
+    with pytest.raises(DataError, match="key 'final_lin.weight' holds NaN or inf") as err:
+        load_field(tmp_path / "nan.pth")
+    assert str(tmp_path / "nan.pth") in str(err.value) and "\n" not in str(err.value)
+
+
+def test_evaluation_commands_refuse_a_field_of_another_class_table(tmp_path, capsys):
+    """evaluate and demo read the synthetic trees in 3D-FRONT's 8 classes: a 17-class (ARKit) field is
+    one line naming its model.pth, before any data is made."""
+    from scene_analogy import demo, evaluate
+    from scene_analogy.field.checkpoint import PRETRAINED
+
+    from scene_analogy.synthetic.dataset import ensure_eval_pairs
+
+    ark = str(PRETRAINED / "arkit_default")
+    runs = ((demo.main, ["--checkpoint", ark, "--scene_root", str(tmp_path / "new"), "--log_dir", str(tmp_path / "d")]),
+            (evaluate.main, ["--checkpoint", ark, "--scene_root", str(tmp_path / "syn"), "--methods", "ours",
+                             "--out", str(tmp_path / "e")]))
+    ensure_eval_pairs(tmp_path / "syn", 2, 0)
+    capsys.readouterr()  # the generator's progress bars
+    for main, argv in runs:
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and "trained on 17 classes, but this data has 8" in err and err.count("\n") == 1
+        assert "arkit_default" in err
+    assert not (tmp_path / "new").exists() and not (tmp_path / "e").exists()
+
+
 def test_non_checkpoint_files_raise_data_error(tmp_path):
     text = tmp_path / "notes.pth"
     text.write_text("hello")

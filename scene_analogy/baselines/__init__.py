@@ -72,13 +72,18 @@ class NoSemantics:
 def build_method(name: str, checkpoint=None, no_semantic_checkpoint=None, paper_checkpoint=None,
                  device: str = "cpu", seed: int = 0, bearing_weight: float = MatchConfig.bearing_weight,
                  relation_weight: float = MatchConfig.relation_weight, oracle_global: str = "coarse",
-                 **match_options):
+                 num_classes: int | None = None, **match_options):
     """The evaluation callable of a method name (module docstring). Checkpoints load only here.
-    `oracle_global`: the global map of oracle_objects (`oracle.GLOBAL_MAPS`); match_options: other
-    `MatchConfig` fields (e.g. candidate_yaws, global_num_rot)."""
-    from scene_analogy.field.checkpoint import load_field
+    `oracle_global`: the global map of oracle_objects (`oracle.GLOBAL_MAPS`); `num_classes`: the data's
+    class count, which every field with class embeddings must have (None: not checked); match_options:
+    other `MatchConfig` fields (e.g. candidate_yaws, global_num_rot)."""
+    from scene_analogy.field.checkpoint import check_num_classes
+    from scene_analogy.field.checkpoint import load_field as load_any
     from scene_analogy.files.errors import DataError
     from scene_analogy.match.pipeline import FieldMethod
+
+    def load_field(path, map_location):
+        return load_any(path, map_location=map_location, num_classes=num_classes)
 
     cfg = MatchConfig(device=device, bearing_weight=bearing_weight, relation_weight=relation_weight, **match_options)
     if name in ("ours", "ours_coarse"):
@@ -86,6 +91,7 @@ def build_method(name: str, checkpoint=None, no_semantic_checkpoint=None, paper_
         return FieldMethod(field, field, cfg if name == "ours" else dataclasses.replace(cfg, fine=False))
     if name == "ours_untrained":  # an untrained field's cost scale is unknown: no rejection from it
         field = untrained_field(config=checkpoint, device=device)  # the architecture of ours' field
+        check_num_classes(field.cfg, num_classes, checkpoint or PRETRAINED / "synthetic_default")
         return FieldMethod(field, field, dataclasses.replace(cfg, local_valid_thres=BASELINE_THRES))
     if name == "oracle_objects":
         from scene_analogy.baselines.oracle import OracleObjects

@@ -96,7 +96,7 @@ def load_calibration(folder: str | os.PathLike) -> float | None:
 
 
 def check_state_dict(state: Any, field: ContextDescriptorField, path: str | os.PathLike | None) -> None:
-    """Raise DataError naming the first key that is missing, unexpected, or of the wrong shape."""
+    """Raise DataError naming the first key that is missing, unexpected, of the wrong shape, or not finite."""
     if not isinstance(state, dict):
         raise DataError(path, f"'state_dict' must be a dict of tensors, got {type(state).__name__}")
     expected = field.state_dict()
@@ -109,6 +109,8 @@ def check_state_dict(state: Any, field: ContextDescriptorField, path: str | os.P
         if tuple(value.shape) != tuple(tensor.shape):
             raise DataError(path, f"key '{key}' has shape {tuple(value.shape)} but the config expects "
                                   f"{tuple(tensor.shape)}")
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):  # a diverged run's weights
+            raise DataError(path, f"key '{key}' holds NaN or inf: these weights cannot describe anything")
     unexpected = [key for key in state if key not in expected]
     if unexpected:
         raise DataError(path, f"unexpected key '{unexpected[0]}' in the weights (not part of the config's field)")
@@ -148,6 +150,14 @@ def _read(path: Path, map_location) -> dict:
     return payload
 
 
+def check_num_classes(cfg: FieldConfig, num_classes: int | None, path) -> None:
+    """DataError unless a field with class embeddings has the data's `num_classes` (None: no check):
+    its class ids would mean other classes (or lie outside its table)."""
+    if num_classes is not None and cfg.semantics_emb_size > 0 and cfg.num_classes != num_classes:
+        raise DataError(path, f"the field was trained on {cfg.num_classes} classes, but this data has {num_classes} "
+                              "(a checkpoint of another dataset?)")
+
+
 def load_field(path: str | os.PathLike, map_location="cpu", num_classes: int | None = None) -> ContextDescriptorField:
     """Rebuild a field from a checkpoint file, or from a folder written by `save_pretrained`.
 
@@ -163,9 +173,7 @@ def load_field(path: str | os.PathLike, map_location="cpu", num_classes: int | N
         path = folder / MODEL_NAME
     payload = _read(path, map_location)
     cfg = config_from_dict(payload["config"], path)
-    if num_classes is not None and cfg.semantics_emb_size > 0 and cfg.num_classes != num_classes:
-        raise DataError(path, f"the field was trained on {cfg.num_classes} classes, but this data has {num_classes} "
-                              "(a checkpoint of another dataset?)")
+    check_num_classes(cfg, num_classes, path)
     if folder is not None and (folder / CONFIG_NAME).is_file():
         sidecar = load_config(folder)
         if sidecar != cfg:
