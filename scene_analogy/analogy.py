@@ -23,6 +23,7 @@ from pathlib import Path
 
 from scene_analogy.cli.boundary import user_errors
 from scene_analogy.cli.flags import add_picture_flags, positive_int
+from scene_analogy.files.errors import DataError
 from scene_analogy.user_scenes.formats import load_scene
 
 __all__ = ["load_scene", "find_analogy", "main"]
@@ -74,18 +75,23 @@ def main(argv=None) -> None:
             place_mesh,
             read_placement,
             read_points,
+            transfer_names,
             transfer_points,
             write_points,
         )
 
-        lists = [read_points(f) for f in args.transfer]  # every input is checked before the matcher runs
+        names = transfer_names(args.transfer)  # every input is checked before the matcher runs
+        lists = [read_points(f) for f in args.transfer]
+        transferring = bool(lists or args.place)
+        if transferring and args.use_map is not None and args.use_map > args.topk:
+            raise DataError(None, f"--use_map {args.use_map} is beyond --topk {args.topk}: at most {args.topk} "
+                                  f"map(s) are returned")
         placement = read_placement(args.place, args.pose, args.up) if args.place else None
         analogy = find_analogy(target, reference, args.roi_ids, args.checkpoint, args.topk,
                                num_keypoints=args.num_keypoints, ignore_labels=args.ignore_labels,
                                device=args.device, seed=args.seed)
         use = analogy.best if args.use_map is None else (
             analogy.maps[args.use_map - 1] if args.use_map <= len(analogy.maps) else None)
-        names = [Path(source).name for source in args.transfer]
         carried = [] if use is None else [transfer_points(use, points, args.up) for points in lists]
         overlays = [] if use is None else carried_overlays(analogy, use, args.use_map or 1,
                                                            list(zip(names, lists, carried)), placement)
@@ -98,8 +104,12 @@ def main(argv=None) -> None:
             print(f"  #{k + 1}: cost {result.maps[k].cost:.3f}  objects {pairs}")
         if result.best is None:
             print(f"no analogy: the best cost is above the threshold {analogy.threshold}")
-        if (lists or placement) and use is None:
-            print("error: no map to transfer with (no analogy, or --use_map beyond the maps found)", file=sys.stderr)
+        if transferring and use is None and args.use_map is not None:  # asked for more maps than were found: exit 2
+            raise DataError(None, f"--use_map {args.use_map}: only {len(analogy.maps)} map(s) were found; "
+                                  f"nothing was transferred")
+        if transferring and use is None:  # no analogy: a result, not bad input (exit 1, outputs written)
+            hint = "; --use_map K transfers with the K-th map found" if analogy.maps else ""
+            print(f"error: no map to transfer with (no analogy{hint})", file=sys.stderr)
             raise SystemExit(1)
         for name, points in zip(names, carried):
             path = Path(args.out) / f"transferred_{name}"

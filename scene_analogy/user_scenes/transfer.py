@@ -6,8 +6,10 @@ Point lists (`read_points` / `transfer_points` / `write_points`), in the files' 
   3 columns x y z, 4 columns x y z yaw, or 7 columns x y z qx qy qz qw.
 - JSON: a list of 3 / 4 / 7 numbers per point (the same meanings), or a list of objects with
   `position` [x, y, z] and optional `yaw` or `quaternion` [x, y, z, w]; other keys are carried.
-- NPY: a float array (M, 3), (M, 4) or (M, 7), the same column meanings.
-Outputs have the input's format, order, columns and key order; only the numbers change.
+  Every point has the first one's form (as many numbers; the same orientation key).
+- NPY: a number array (M, 3), (M, 4) or (M, 7), the same column meanings.
+Outputs have the input's format, order, columns and key order; only the numbers change (an integer
+NPY array is written as float64). Each file is written to `transferred_<name>` (`transfer_names`).
 
 Orientations: yaw is in radians about the scene's up axis (right-handed), the body's forward axis
 being +x (so yaw 0 faces +x); a quaternion (x, y, z, w) is a body-to-world rotation. Under the map
@@ -42,7 +44,7 @@ from scene_analogy.match.analogy_map import AnalogyMap
 from scene_analogy.ops.geometry import Z_UP_TO_Y_UP, yaw_matrix
 
 __all__ = ["map_in_frame", "PointList", "read_points", "write_points", "transfer_points", "carry_frames",
-           "Placement", "read_placement", "carried_pose", "placement_corners", "place_mesh", "UP_INDEX"]
+           "transfer_names", "Placement", "read_placement", "carried_pose", "placement_corners", "place_mesh", "UP_INDEX"]
 
 UP_INDEX = {"y": 1, "z": 2}
 _QUAT = ("qx", "qy", "qz", "qw")
@@ -148,23 +150,81 @@ def _is_number(text: str) -> bool:
         return False
 
 
+def _is_json_number(value) -> bool:
+    # np.array(..., float64) would also take "0.5" and True: neither is a coordinate in a JSON file
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _numbers(value) -> bool:
+    return isinstance(value, list) and all(_is_json_number(v) for v in value)
+
+
+_JSON_FORMS = "[x, y, z(, ...)] or {'position': [x, y, z], ...}"
+
+
+def _json_item(k: int, item, first) -> list:
+    """The numbers of point k (1-based), checked against point 1: `write_points` writes every item
+    back by point 1's layout, so an item of another form would be misread or crash the writer after
+    the matching (a yaw taken for z, a yaw with no value to write)."""
+    where = f"point {k}"
+    if isinstance(item, list) and isinstance(first, list):
+        if not _numbers(item) or len(item) not in (3, 4, 7):
+            raise ValueError(f"{where} is not {_JSON_FORMS}: a list of 3, 4 or 7 numbers")
+        if len(item) != len(first):
+            raise ValueError(f"{where} has {len(item)} values but point 1 has {len(first)}; all need the same")
+        return item
+    if not (isinstance(item, dict) and isinstance(first, dict)):
+        kind = "an object" if isinstance(first, dict) else "a list"
+        raise ValueError(f"{where} is not {_JSON_FORMS}" + (f" like point 1 ({kind})" if k > 1 else ""))
+    if "position" not in item:
+        raise ValueError(f"{where} is not {_JSON_FORMS} (no 'position')")
+    position = item["position"]
+    if not _numbers(position) or len(position) != 3:
+        got = f"{len(position)} values" if _numbers(position) else "not a list of numbers"
+        raise ValueError(f"{where}: 'position' is {got}; expected 3 numbers [x, y, z]")
+    orient = [key for key in ("yaw", "quaternion") if key in item]
+    if len(orient) == 2:
+        raise ValueError(f"{where} has both 'yaw' and 'quaternion'; give one orientation")
+    expected = [key for key in ("yaw", "quaternion") if key in first]
+    if orient != expected:
+        said = [f"'{keys[0]}'" if keys else "no orientation" for keys in (orient, expected)]
+        raise ValueError(f"{where} has {said[0]} but point 1 has {said[1]}; all points need the same keys")
+    if orient == ["yaw"]:
+        if not _is_json_number(item["yaw"]):
+            raise ValueError(f"{where}: 'yaw' is not a number (radians)")
+        return position + [item["yaw"]]
+    if orient == ["quaternion"]:
+        if not _numbers(item["quaternion"]) or len(item["quaternion"]) != 4:
+            raise ValueError(f"{where}: 'quaternion' is not 4 numbers [x, y, z, w]")
+        return position + item["quaternion"]
+    return position
+
+
 def _json_points(path, items) -> PointList:
     if not isinstance(items, list) or not items:
         raise DataError(path, "expected a non-empty JSON list of points")
     try:
-        if all(isinstance(item, dict) for item in items):
-            orient = "yaw" if "yaw" in items[0] else "quaternion" if "quaternion" in items[0] else None
-            values = np.array([list(item["position"]) + ([item[orient]] if orient == "yaw" else list(item[orient])
-                                                         if orient else []) for item in items], dtype=np.float64)
-        else:
-            values = np.array(items, dtype=np.float64)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise DataError(path, f"a JSON point is not [x, y, z(, ...)] or {{'position': [x, y, z], ...}} ({exc})") from None
-    if values.ndim != 2 or values.shape[1] not in (3, 4, 7):
-        raise DataError(path, f"JSON points have shape {values.shape}; expected (M, 3), (M, 4) or (M, 7)")
+        values = np.array([_json_item(k, item, items[0]) for k, item in enumerate(items, 1)], dtype=np.float64)
+    except ValueError as exc:
+        raise DataError(path, str(exc)) from None
     out = _split(path, values, _layout(path, values.shape[1]), "JSON values")
     out.fmt, out.rows = "json", items
     return out
+
+
+def transfer_names(paths) -> list[str]:
+    """The base names of the --transfer files, each written to `transferred_<name>`; two files of
+    one name (a/traj.csv, b/traj.csv) would write the same output, the second silently replacing
+    the first, so that is refused before anything is computed."""
+    seen: dict[str, Path] = {}
+    for path in map(Path, paths):
+        first = seen.setdefault(path.name, path)
+        if first is not path:
+            if first.resolve() == path.resolve():
+                raise DataError(path, "is given twice to --transfer")
+            raise DataError(path, f"has the same name as {first}: both would be written to transferred_{path.name}; "
+                                  f"rename one of them")
+    return [Path(p).name for p in paths]
 
 
 def read_points(path: str | os.PathLike) -> PointList:
@@ -215,7 +275,11 @@ def write_points(path: str | os.PathLike, points: PointList) -> None:
     values = np.concatenate([points.positions] + ([points.yaw[:, None]] if points.yaw is not None else [])
                             + ([points.quat] if points.quat is not None else []), 1)
     if points.fmt == "npy":
-        atomic.save_npy(path, values.astype(points.array.dtype))
+        # A float file keeps its own float type (a float32 list stays float32, as the input chose);
+        # an integer file gets float64, the precision the map is computed in: mapped points are not
+        # whole numbers, and float32 would round integer coordinates beyond 2^24 (e.g. millimetres).
+        kind = points.array.dtype.kind
+        atomic.save_npy(path, values.astype(points.array.dtype if kind == "f" else np.float64))
     elif points.fmt == "csv":
         rows = [list(r) for r in points.rows]
         for row, new in zip(rows[1:] if points.header else rows, values):
