@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from scene_analogy.cli.boundary import user_errors
-from scene_analogy.cli.flags import add_picture_flags, positive_int
+from scene_analogy.cli.flags import add_picture_flags, instance_id, positive_int, seed
 from scene_analogy.files.errors import DataError
 from scene_analogy.user_scenes.formats import load_scene
 
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m scene_analogy.analogy", description=__doc__.splitlines()[0])
     p.add_argument("--tgt", required=True, help="target scene: .ply, .npz or a folder of per-object meshes")
     p.add_argument("--ref", required=True, help="reference scene (same formats)")
-    p.add_argument("--roi_ids", required=True, type=int, nargs="+", help="target instance ids of the region of interest")
+    p.add_argument("--roi_ids", required=True, type=instance_id, nargs="+", help="target instance ids of the region of interest")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--up", choices=("y", "z"), default="y", help="up axis of the input files (default y)")
     p.add_argument("--checkpoint", default=None,
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num_keypoints", type=positive_int, default=50, help="farthest-point keypoints per object")
     add_picture_flags(p)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     return p
 
 

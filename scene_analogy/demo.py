@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 
 from scene_analogy.cli.boundary import user_errors
-from scene_analogy.cli.flags import add_global_yaw_flag, add_keypoints_flag, add_picture_flags
+from scene_analogy.cli.flags import (add_global_yaw_flag, add_keypoints_flag, add_picture_flags, nonnegative_int,
+                                     positive_int, seed)
 from scene_analogy.field.checkpoint import PRETRAINED
 
 DEFAULT_CHECKPOINT = PRETRAINED / "synthetic_default"
@@ -25,12 +26,12 @@ DEFAULT_CHECKPOINT = PRETRAINED / "synthetic_default"
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m scene_analogy.demo", description=__doc__.splitlines()[0])
     p.add_argument("--scene_root", default="./data/synthetic_demo", help="synthetic data (generated when absent)")
-    p.add_argument("--num_pairs", type=int, default=20, help="evaluation pairs to match")
+    p.add_argument("--num_pairs", type=positive_int, default=20, help="evaluation pairs to match")
     p.add_argument("--log_dir", default="./log/demo/", help="metrics, maps and pictures go here")
     p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="field checkpoint (folder or model.pth)")
-    p.add_argument("--num_pictures", type=int, default=4, help="pairs drawn as PNG")
+    p.add_argument("--num_pictures", type=nonnegative_int, default=4, help="pairs drawn as PNG")
     add_picture_flags(p)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     add_keypoints_flag(p)
     add_global_yaw_flag(p, default="continuous")
     p.add_argument("--device", default="cpu")

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from scene_analogy.cli.boundary import user_errors
-from scene_analogy.cli.flags import add_keypoints_flag, resolve_point_sample_root
+from scene_analogy.cli.flags import add_keypoints_flag, nonnegative_int, positive_int, resolve_point_sample_root, seed
 from scene_analogy.evaluation.ranks import open_ranks
 from scene_analogy.match.inputs import CANDIDATE_YAWS, MatchConfig
 
@@ -54,11 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "inlier rule), or the similarity of the true matched box centres (baselines/oracle.py)")
     p.add_argument("--no_semantic_checkpoint", default=None, help="field of ours_no_semantic (default pretrained/no_semantic)")
     p.add_argument("--paper_checkpoint", default=None, help="paper-preset field of ours_paper (none is shipped)")
-    p.add_argument("--num_pictures", type=int, default=4, help="pairs drawn per method")
+    p.add_argument("--num_pictures", type=nonnegative_int, default=4, help="pairs drawn per method")
     p.add_argument("--roi_objects", type=int, default=None,
                    help="objects per RoI (default 2-3: a random object and its 1-2 nearest); 1: single objects, "
                         "where no relation or bearing tells same-class objects apart, only the field's context")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--bearing_weight", type=float, default=MatchConfig.bearing_weight,
                    help="our coarse ranking's bearing term (match/coarse.py); 0 for boxes without a front (ARKit)")
     p.add_argument("--relation_weight", type=float, default=MatchConfig.relation_weight,
@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--candidate_yaws", default=MatchConfig.candidate_yaws, choices=CANDIDATE_YAWS,
                    help="yaws of our coarse candidates: a grid of --global_num_rot, that grid turned to each "
                         "object pair's box frames, or both (match/coarse.py)")
-    p.add_argument("--global_num_rot", type=int, default=MatchConfig.global_num_rot,
+    p.add_argument("--global_num_rot", type=positive_int, default=MatchConfig.global_num_rot,
                    help="yaws per candidate object pair and mirror (match/coarse.py)")
     p.add_argument("--nms_max_turn", type=float, default=MatchConfig.nms_max_turn,
                    help="degrees: our coarse suppression never merges candidates turned further apart (180: "

@@ -128,3 +128,21 @@ def test_front_terms_state_the_box_rule_once():
     assert all(MatchConfig.front_terms(True)[k] > 0 for k in ("bearing_weight", "relation_weight"))
     cfg = dataclasses.replace(MatchConfig(), **MatchConfig.front_terms(False))
     assert (cfg.bearing_weight, cfg.relation_weight) == (0.0, 0.0)
+
+
+def test_integer_flags_refuse_what_the_core_cannot_take():
+    """--seed -1 (numpy's generators), an instance id beyond int64, --num_pairs 0 of the demo and
+    --global_num_rot 0 of evaluate were tracebacks inside the core; argparse now names the flag."""
+    from scene_analogy import analogy, demo, evaluate
+
+    for parser, argv in ((demo.build_parser(), ["--seed", "-1"]), (demo.build_parser(), ["--num_pairs", "0"]),
+                         (demo.build_parser(), ["--num_pictures", "-1"]),
+                         (evaluate.build_parser(), ["--scene_root", "r", "--global_num_rot", "0"]),
+                         (analogy.build_parser(), ["--tgt", "t", "--ref", "r", "--out", "o", "--roi_ids",
+                                                   str(1 << 63)])):
+        with pytest.raises(SystemExit) as stop:
+            parser.parse_args(argv)
+        assert stop.value.code == 2
+    assert flags.seed("0") == 0 and flags.instance_id(str(-(1 << 63))) == -(1 << 63)
+    with pytest.raises(ValueError):
+        flags.seed(str(1 << 63))

@@ -313,6 +313,19 @@ def test_evaluation_commands_refuse_a_field_of_another_class_table(tmp_path, cap
     assert not (tmp_path / "new").exists() and not (tmp_path / "e").exists()
 
 
+def test_absent_devices_are_named_not_the_checkpoint(tmp_path):
+    save_checkpoint(tmp_path / "m.pth", _field(SMALL))
+    with pytest.raises(DataError, match="unknown device 'foo'") as err:
+        load_field(tmp_path / "m.pth", map_location="foo")
+    assert "m.pth" not in str(err.value)
+    if not torch.cuda.is_available():
+        with pytest.raises(DataError, match="device 'cuda': no CUDA device is available here"):
+            load_field(tmp_path / "m.pth", map_location="cuda")
+    else:
+        with pytest.raises(DataError, match="CUDA device"):
+            load_field(tmp_path / "m.pth", map_location=f"cuda:{torch.cuda.device_count()}")
+
+
 def test_non_checkpoint_files_raise_data_error(tmp_path):
     text = tmp_path / "notes.pth"
     text.write_text("hello")

@@ -13,6 +13,29 @@ def positive_int(text: str) -> int:
     return value
 
 
+def nonnegative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"expected an integer >= 0, got {text}")
+    return value
+
+
+def seed(text: str) -> int:
+    """A seed: numpy's generators take integers >= 0, torch's below 2^63."""
+    value = nonnegative_int(text)
+    if value >= 1 << 63:
+        raise ValueError(f"expected a seed below 2^63, got {text}")
+    return value
+
+
+def instance_id(text: str) -> int:
+    """An instance id as the scene files store it (int64)."""
+    value = int(text)
+    if not -(1 << 63) <= value < 1 << 63:
+        raise ValueError(f"expected a 64-bit integer, got {text}")
+    return value
+
+
 def add_picture_flags(p) -> None:
     """Flags of the analogy pictures (`vis.match_pictures.save_analogy_png`): the demo and the own-data command."""
     p.add_argument("--show_candidates", action="store_true",
@@ -39,7 +62,7 @@ def add_trainer_flags(p, preset_default: str, point_sample_root_default: str | N
     p.add_argument("--log_dir", default="./log/")
     p.add_argument("--run_name", default="train")
     p.add_argument("--wandb", action="store_true", help="log to Weights & Biases (offline without credentials)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--preset", choices=("paper", "fast"), default=preset_default)
     p.add_argument("--normalize_feats", action="store_true", help="L2-normalise descriptors (always on; kept for the published commands)")
     p.add_argument("--agg_radius", type=float, default=None, help="neighbourhood radius in metres")
@@ -120,7 +143,7 @@ def add_sample_flags(p, obj_root_default: str | None, save_root_default: str) ->
     p.add_argument("--mesh_num_samples", type=positive_int, default=10000, help="area-weighted surface samples per mesh")
     p.add_argument("--save_num_samples", type=positive_int, nargs="+", default=[50],
                    help="farthest-point subsets to save (one sample_<N> folder each)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
 
 
 def add_asset_gen_flags(p, scene_root_default: str, save_root_default: str) -> None:
@@ -142,7 +165,7 @@ def add_scene_gen_flags(p, *, scene_root_default: str, save_root_default: str, p
     p.add_argument("--num_scenes", type=int, default=-1, help="triplets to write (-1: one per source room)")
     p.add_argument("--num_load_layout", type=int, default=-1, help="source rooms to load at most (-1: all)")
     p.add_argument("--save_root", default=save_root_default, help="output scene root")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--max_trans_noise", type=float, default=0.1, help="negatives: sigma of the xz shift per axis (m)")
     p.add_argument("--max_rot_noise", type=float, default=22.5, help="negatives: sigma of the yaw noise (degrees)")
     p.add_argument("--train_ratio", type=float, default=0.9, help="share of source rooms (and models) for training")
@@ -187,7 +210,7 @@ def add_augment_flags(p, orig_scene_root_default: str | None = None) -> None:
     """`main_scene_augment`: a triplet root in, evaluation pairs with ground truth out."""
     p.add_argument("--orig_scene_root", default=orig_scene_root_default, required=orig_scene_root_default is None)
     p.add_argument("--save_root", default=None, help="default: <orig_scene_root>_augment")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--global_num_rot", type=positive_int, default=4,
                    help="grid yaws: target orientations k * 360 / n, each +- mirror")
     add_global_yaw_flag(p)
@@ -255,7 +278,7 @@ def add_match_flags(p, checkpoint_default: str, point_sample_root_default: str |
     p.add_argument("--batch_size", type=positive_int, default=1, help="accepted; pairs are matched one at a time")
     p.add_argument("--num_vert_split", type=positive_int, default=1, help="accepted; GPU batching of the published code")
     p.add_argument("--eval_reps", type=positive_int, default=1, help="evaluation passes, RoIs drawn with seed + pass")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--global_num_rot", type=positive_int, default=4)
     p.add_argument("--candidate_yaws", default=None, choices=("grid", "boxes", "both"),
                    help="yaws of the coarse candidates: the grid of --global_num_rot, that grid turned to each "

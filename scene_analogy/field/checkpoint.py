@@ -133,7 +133,27 @@ def load_problem(exc: Exception) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def usable_device(name) -> None:
+    """DataError unless `name` (a str or torch.device; anything else, e.g. a map_location callable, is
+    not checked) is a device this machine has: loading onto an absent one fails inside torch.load with
+    a message about the file, not the flag."""
+    if not isinstance(name, (str, torch.device)):
+        return
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise DataError(None, f"unknown device {str(name)!r} (e.g. cpu, cuda, cuda:1)") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise DataError(None, f"device {str(name)!r}: no CUDA device is available here "
+                                  f"(torch {torch.__version__}); use --device cpu")
+        if device.index is not None and device.index >= count:
+            raise DataError(None, f"device {str(name)!r}: this machine has {count} CUDA device(s)")
+
+
 def _read(path: Path, map_location) -> dict:
+    usable_device(map_location)
     if not path.is_file():
         raise DataError(path, "no such checkpoint file")
     try:

@@ -7,7 +7,7 @@ import argparse
 import time
 
 from scene_analogy.cli.boundary import user_errors
-from scene_analogy.cli.flags import add_global_yaw_flag, add_triplet_layout_flags, triplet_layout_kwargs
+from scene_analogy.cli.flags import add_global_yaw_flag, add_triplet_layout_flags, seed, triplet_layout_kwargs
 from scene_analogy.data.eval_pairs import AugmentConfig
 from scene_analogy.data.triplet_layout_changes import changes_positive
 from scene_analogy.data.triplets import TripletConfig
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--save_root", default="./data/synthetic_scenes", help="output folder (pairs go to <save_root>_augment)")
     p.add_argument("--num_scenes", type=int, default=200, help="number of source rooms (train + test)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--train_ratio", type=float, default=0.9)
     p.add_argument("--split_by", choices=SPLITS_BY, default="model",
                    help="held-out models: other variants of the training designs (model) or variants of designs "
