@@ -67,6 +67,8 @@ def main(argv=None) -> None:
     if (args.place is None) != (args.pose is None):
         build_parser().error("--place and --pose go together")
     with user_errors():
+        if Path(args.out).exists() and not Path(args.out).is_dir():
+            raise DataError(args.out, "is a file; --out names the folder the outputs go to")
         target = load_scene(args.tgt, args.up, args.grey_levels, seed=args.seed)
         reference = load_scene(args.ref, args.up, args.grey_levels, seed=args.seed)
         from scene_analogy.user_scenes.matching import find_analogy
@@ -102,8 +104,10 @@ def main(argv=None) -> None:
         for k in range(len(result.maps)):
             pairs = ", ".join(f"{t}->{r}" for t, r in analogy.correspondence_ids(k))
             print(f"  #{k + 1}: cost {result.maps[k].cost:.3f}  objects {pairs}")
-        if result.best is None:
+        if result.best is None and result.maps:
             print(f"no analogy: the best cost is above the threshold {analogy.threshold}")
+        elif result.best is None:  # no candidate at all: e.g. no reference object of the RoI's classes
+            print("no analogy: no candidate map (no reference object of the RoI objects' classes?)")
         if transferring and use is None and args.use_map is not None:  # asked for more maps than were found: exit 2
             raise DataError(None, f"--use_map {args.use_map}: only {len(analogy.maps)} map(s) were found; "
                                   f"nothing was transferred")

@@ -168,6 +168,9 @@ def find_analogy(target: OwnScene, reference: OwnScene, roi_ids, checkpoint: str
     path, semantic = choose_checkpoint(target, reference, checkpoint, ignore_labels)
     field_module = load_field(path, map_location=device)
     if field_module.cfg.uses_semantics and not semantic:
+        if ignore_labels:  # both scenes may have labels: the flag is what conflicts with the checkpoint
+            raise DataError(path, "needs class labels, but --ignore_labels matches without them; drop "
+                                  "--ignore_labels, or leave --checkpoint out to use the semantics-free one")
         unlabelled = target if target.labels is None else reference
         raise DataError(unlabelled.path, f"the scene has no class labels but checkpoint {path} needs them; "
                                          f"leave --checkpoint out to use the semantics-free one")
