@@ -92,6 +92,16 @@ def other_config_checkpoint(ws: Workspace, d: Path) -> None:
     (ckpt / "config.json").unlink()
 
 
+def nan_weight_checkpoint(ws: Workspace, d: Path) -> None:
+    """model.pth of the workspace's field with one weight NaN (a diverged run's)."""
+    import torch
+
+    ckpt = checkpoint_copy(ws, d)
+    payload = torch.load(ckpt / "model.pth", weights_only=True)
+    payload["state_dict"]["final_lin.weight"][0, 0] = float("nan")
+    torch.save(payload, ckpt / "model.pth")
+
+
 def disagreeing_sidecar(ws: Workspace, d: Path) -> None:
     import json
 
