@@ -7,7 +7,9 @@ Accepted inputs (`load_scene`), units metres:
 - Grey-coded PLY: no instance property, but red = green = blue = round(255 * id / N) at every
   vertex (as the published demo clouds are). N is the smallest number of levels that explains every
   grey value exactly (|255 k / N - grey| <= 0.5 for an integer k), unless `grey_levels` gives it
-  (needed when ids are missing from 0..N: {0, 2, 4} of N = 4 would decode as {0, 1, 2}).
+  (needed when ids are missing from 0..N: {0, 2, 4} of N = 4 would decode as {0, 1, 2}). The colours
+  are 8-bit values 0..255 (uchar; float properties holding whole numbers 0..255 are read too); float
+  colours in [0, 1] are refused (a DataError): the coding is defined on 8-bit values.
 - NPZ with `points` (P, 3), `instance` (P,), optional `label` (P,): integer ids or class names.
 - A folder with one mesh (or point) file per object, any format trimesh reads (.obj, .ply, .stl,
   .off, .glb): the stem is `<id>` or `<id>_<label>` (label: a class name or an integer id); surfaces
@@ -146,7 +148,10 @@ def grey_values(ids: np.ndarray, levels: int) -> np.ndarray:
 
 def decode_grey(path, grey: np.ndarray, levels: int | None = None) -> np.ndarray:
     """Instance ids from grey values (see the module docstring for how N is chosen)."""
-    values, inverse = np.unique(np.asarray(grey, dtype=np.int64), return_inverse=True)
+    grey = np.asarray(grey)
+    if grey.dtype.kind == "f" and not (np.isfinite(grey).all() and (grey == np.round(grey)).all()):
+        raise DataError(path, "the grey values are not whole numbers 0..255 (grey coding needs 8-bit colours)")
+    values, inverse = np.unique(grey.astype(np.int64), return_inverse=True)
     candidates = [levels] if levels else range(max(1, len(values) - 1), 256)
     for n in candidates:
         k = np.round(values * n / 255.0)
@@ -173,11 +178,37 @@ def _read_ply(path, up: str, grey_levels: int | None) -> OwnScene:
         if any(c is None for c in rgb) or not (np.array_equal(rgb[0], rgb[1]) and np.array_equal(rgb[1], rgb[2])):
             raise DataError(path, "unlabelled scene: no 'instance' vertex property and the colours are not "
                                   "grey-coded instance ids (red = green = blue = round(255 * id / N))")
+        if rgb[0].dtype.kind == "f" and rgb[0].size and np.nanmax(np.abs(rgb[0])) <= 1.0:
+            raise DataError(path, f"the vertex colours are floats in [0, 1] ({rgb[0].dtype}); grey-coded instance ids "
+                                  "need 8-bit (uchar) colours 0..255: write red, green, blue as uchar, or give an "
+                                  "'instance' vertex property")
         instance = decode_grey(path, rgb[0], grey_levels)
     return _checked(path, points, instance, labels, up)
 
 
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip archive's first bytes (np.savez writes zips)
+
+
+def _check_npz_magic(path) -> None:
+    """np.load takes any file that is neither a zip nor an NPY for a pickle, so a text or damaged
+    file would be reported as pickled data: tell what the file really is first."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError as exc:
+        raise DataError(path, f"cannot read the file ({exc.strerror or exc})") from None
+    if not head:
+        raise DataError(path, "the file is empty")
+    if head == b"\x93NUMPY":
+        raise DataError(path, "is a single NPY array, not an NPZ file (save the scene with np.savez)")
+    if head[:1] == b"\x80":  # pickle protocol 2+
+        raise DataError(path, "is a pickle file, not an NPZ file; refusing to load it")
+    if head[:4] not in _ZIP_MAGIC:
+        raise DataError(path, "not an NPZ file (not a zip archive); an own-data NPZ is written by np.savez")
+
+
 def _read_npz(path, up: str) -> OwnScene:
+    _check_npz_magic(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             keys = set(data.files)

@@ -3,10 +3,11 @@
 Point lists (`read_points` / `transfer_points` / `write_points`), in the files' own frame and units:
 - CSV (comma-separated). With a header row: columns `x, y, z` (required), optional `yaw` or all of
   `qx, qy, qz, qw`; any other column (a timestamp, an id) is carried unchanged. Without a header:
-  3 columns x y z, 4 columns x y z yaw, or 7 columns x y z qx qy qz qw.
+  3 columns x y z, 4 columns x y z yaw, or 7 columns x y z qx qy qz qw. Every row has as many cells
+  as row 1 (the header, or the first point).
 - JSON: a list of 3 / 4 / 7 numbers per point (the same meanings), or a list of objects with
   `position` [x, y, z] and optional `yaw` or `quaternion` [x, y, z, w]; other keys are carried.
-  Every point has the first one's form (as many numbers; the same orientation key).
+  Every point has the first one's form (as many numbers; the same orientation key): `point_files.py`.
 - NPY: a number array (M, 3), (M, 4) or (M, 7), the same column meanings.
 Outputs have the input's format, order, columns and key order; only the numbers change (an integer
 NPY array is written as float64). Each file is written to `transferred_<name>` (`transfer_names`).
@@ -20,9 +21,9 @@ cannot follow a mirror and stay right-handed: it is the lateral axis that flips)
 back from the new forward axis.
 
 Placements (`place_mesh`): a mesh in its object frame with a pose JSON (`position`, one of `yaw`,
-`quaternion` or `matrix` (4 x 4, rotation and translation; no scale), optional `scale`: a number or
-3 numbers applied in the object frame) is moved rigidly: position F(p), orientation carried as above,
-its own scale kept (a chair does not grow because the reference room is larger).
+`quaternion` or `matrix` (4 x 4, rotation and translation; no scale), optional `scale`: a positive
+number or 3 positive numbers applied in the object frame) is moved rigidly: position F(p), orientation
+carried as above, its own scale kept (a chair does not grow because the reference room is larger).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from scene_analogy.files.json_files import read_json
 from scene_analogy.files.mesh import load_trimesh
 from scene_analogy.match.analogy_map import AnalogyMap
 from scene_analogy.ops.geometry import Z_UP_TO_Y_UP, yaw_matrix
+from scene_analogy.user_scenes.point_files import is_json_number, json_item
 
 __all__ = ["map_in_frame", "PointList", "read_points", "write_points", "transfer_points", "carry_frames",
            "transfer_names", "Placement", "read_placement", "carried_pose", "placement_corners", "place_mesh", "UP_INDEX"]
@@ -119,10 +121,16 @@ def _split(path, values: np.ndarray, columns: tuple[int, ...], what: str) -> Poi
 
 
 def _read_csv(path, text: str) -> PointList:
-    rows = [row for row in csv.reader(io.StringIO(text)) if row]
+    reader = csv.reader(io.StringIO(text))
+    lines = [(reader.line_num, row) for row in reader if row]  # (line number in the file, cells)
+    rows = [row for _, row in lines]
     if not rows:
         raise DataError(path, "the point list is empty")
     header = any(not _is_number(cell) for cell in rows[0])
+    for line, row in lines[1:]:  # values are written back by row 1's layout: a row of another width is misread
+        if len(row) != len(rows[0]):
+            raise DataError(path, f"row {line} has {len(row)} values but {'the header' if header else 'the first row'} "
+                                  f"has {len(rows[0])}; every row needs as many")
     body = rows[1:] if header else rows
     if header:
         names = [c.strip().lower() for c in rows[0]]
@@ -150,61 +158,11 @@ def _is_number(text: str) -> bool:
         return False
 
 
-def _is_json_number(value) -> bool:
-    # np.array(..., float64) would also take "0.5" and True: neither is a coordinate in a JSON file
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _numbers(value) -> bool:
-    return isinstance(value, list) and all(_is_json_number(v) for v in value)
-
-
-_JSON_FORMS = "[x, y, z(, ...)] or {'position': [x, y, z], ...}"
-
-
-def _json_item(k: int, item, first) -> list:
-    """The numbers of point k (1-based), checked against point 1: `write_points` writes every item
-    back by point 1's layout, so an item of another form would be misread or crash the writer after
-    the matching (a yaw taken for z, a yaw with no value to write)."""
-    where = f"point {k}"
-    if isinstance(item, list) and isinstance(first, list):
-        if not _numbers(item) or len(item) not in (3, 4, 7):
-            raise ValueError(f"{where} is not {_JSON_FORMS}: a list of 3, 4 or 7 numbers")
-        if len(item) != len(first):
-            raise ValueError(f"{where} has {len(item)} values but point 1 has {len(first)}; all need the same")
-        return item
-    if not (isinstance(item, dict) and isinstance(first, dict)):
-        kind = "an object" if isinstance(first, dict) else "a list"
-        raise ValueError(f"{where} is not {_JSON_FORMS}" + (f" like point 1 ({kind})" if k > 1 else ""))
-    if "position" not in item:
-        raise ValueError(f"{where} is not {_JSON_FORMS} (no 'position')")
-    position = item["position"]
-    if not _numbers(position) or len(position) != 3:
-        got = f"{len(position)} values" if _numbers(position) else "not a list of numbers"
-        raise ValueError(f"{where}: 'position' is {got}; expected 3 numbers [x, y, z]")
-    orient = [key for key in ("yaw", "quaternion") if key in item]
-    if len(orient) == 2:
-        raise ValueError(f"{where} has both 'yaw' and 'quaternion'; give one orientation")
-    expected = [key for key in ("yaw", "quaternion") if key in first]
-    if orient != expected:
-        said = [f"'{keys[0]}'" if keys else "no orientation" for keys in (orient, expected)]
-        raise ValueError(f"{where} has {said[0]} but point 1 has {said[1]}; all points need the same keys")
-    if orient == ["yaw"]:
-        if not _is_json_number(item["yaw"]):
-            raise ValueError(f"{where}: 'yaw' is not a number (radians)")
-        return position + [item["yaw"]]
-    if orient == ["quaternion"]:
-        if not _numbers(item["quaternion"]) or len(item["quaternion"]) != 4:
-            raise ValueError(f"{where}: 'quaternion' is not 4 numbers [x, y, z, w]")
-        return position + item["quaternion"]
-    return position
-
-
 def _json_points(path, items) -> PointList:
     if not isinstance(items, list) or not items:
         raise DataError(path, "expected a non-empty JSON list of points")
     try:
-        values = np.array([_json_item(k, item, items[0]) for k, item in enumerate(items, 1)], dtype=np.float64)
+        values = np.array([json_item(k, item, items[0]) for k, item in enumerate(items, 1)], dtype=np.float64)
     except ValueError as exc:
         raise DataError(path, str(exc)) from None
     out = _split(path, values, _layout(path, values.shape[1]), "JSON values")
@@ -322,8 +280,13 @@ def _pose_frame(path, pose: dict, up: str) -> tuple[np.ndarray, np.ndarray, np.n
                 rot = Rotation.from_quat(np.asarray(pose["quaternion"], dtype=np.float64).reshape(4)).as_matrix()
             else:
                 rot = _yaw_rotations(np.array([float(pose.get("yaw", 0.0))]), up)[0]
-        scale = np.broadcast_to(np.asarray(pose.get("scale", 1.0), dtype=np.float64), (3,)).copy()
-    except (TypeError, ValueError) as exc:
+        scale = pose.get("scale", 1.0)
+        numbers = scale if isinstance(scale, list) else [scale]
+        if len(numbers) not in (1, 3) or not all(is_json_number(v) and 0 < v < np.inf for v in numbers):
+            raise DataError(path, f"'scale' must be a positive number or 3 positive numbers, got {scale!r} "
+                                  "(0 collapses the mesh, a negative scale mirrors it)")
+        scale = np.broadcast_to(np.asarray(numbers, dtype=np.float64), (3,)).copy()
+    except (TypeError, ValueError, OverflowError) as exc:
         raise DataError(path, f"bad pose values ({exc})") from None
     if not (np.isfinite(rot).all() and np.isfinite(position).all() and np.isfinite(scale).all()):
         raise DataError(path, "the pose contains NaN or inf")
