@@ -7,38 +7,20 @@ from __future__ import annotations
 
 import json
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-import scene_analogy.user_scenes.matching as matching
-from scene_analogy.analogy import main
 from scene_analogy.files.errors import DataError
 from scene_analogy.files.ply import read_ply_vertices, write_ply
 from scene_analogy.user_scenes.formats import decode_grey, grey_values, load_scene
 from scene_analogy.user_scenes.transfer import read_placement, read_points
-
-SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "own_pair"
-REF = ["--ref", str(SAMPLE / "reference.ply"), "--roi_ids", "7", "8", "4"]
-SCENES = ["--tgt", str(SAMPLE / "target.ply")] + REF
+from tests.own_cli import no_matching, REF, refused, SAMPLE, SCENES  # noqa: F401 (no_matching: a fixture)
 
 
-@pytest.fixture
-def no_matching(monkeypatch):
-    """Refusals that are knowable from the files must come before the (slow) matcher."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("the matcher ran before the bad input was refused")
-
-    monkeypatch.setattr(matching, "find_analogy", refuse)
 
 
-def _refused(argv, capsys) -> str:
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    err = capsys.readouterr().err
-    assert info.value.code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
-    return err
+
 
 
 def _problem(call, path) -> str:
@@ -52,7 +34,7 @@ def _problem(call, path) -> str:
 
 def test_text_file_named_npz_is_not_called_a_pickle(tmp_path, capsys, no_matching):
     (tmp_path / "x.npz").write_text("x,y,z\n1,2,3\n")
-    err = _refused(["--tgt", str(tmp_path / "x.npz")] + REF + ["--out", str(tmp_path / "out")], capsys)
+    err = refused(["--tgt", str(tmp_path / "x.npz")] + REF + ["--out", str(tmp_path / "out")], capsys)
     assert str(tmp_path / "x.npz") in err and "not an NPZ file (not a zip archive)" in err, err
     assert "pickle" not in err, err
 
@@ -83,7 +65,7 @@ def _grey_ply(path, dtype, scale: float) -> None:
 
 def test_float_grey_colours_in_unit_range_are_refused(tmp_path, capsys, no_matching):
     _grey_ply(tmp_path / "g.ply", np.float32, 255.0)
-    err = _refused(["--tgt", str(tmp_path / "g.ply")] + REF + ["--out", str(tmp_path / "out")], capsys)
+    err = refused(["--tgt", str(tmp_path / "g.ply")] + REF + ["--out", str(tmp_path / "out")], capsys)
     assert str(tmp_path / "g.ply") in err and "floats in [0, 1]" in err and "uchar" in err, err
     assert "RoI instance id" not in err, err
 
@@ -104,7 +86,7 @@ def test_fractional_grey_values_are_not_truncated():
 
 def test_csv_rows_of_another_width_are_refused(tmp_path, capsys, no_matching):
     (tmp_path / "uneven.csv").write_text("1,2,3\n4,5,6,0.5\n")
-    err = _refused(SCENES + ["--out", str(tmp_path / "out"), "--transfer", str(tmp_path / "uneven.csv")], capsys)
+    err = refused(SCENES + ["--out", str(tmp_path / "out"), "--transfer", str(tmp_path / "uneven.csv")], capsys)
     assert str(tmp_path / "uneven.csv") in err and "row 2 has 4 values" in err and "first row has 3" in err, err
 
 
@@ -128,7 +110,7 @@ def test_non_positive_or_non_numeric_scales_are_refused(tmp_path, scale):
 
 def test_zero_scale_is_refused_on_the_command_line(tmp_path, capsys, no_matching):
     (tmp_path / "pose.json").write_text(json.dumps(dict(json.loads((SAMPLE / "box_pose.json").read_text()), scale=0)))
-    err = _refused(SCENES + ["--out", str(tmp_path / "out"), "--place", str(SAMPLE / "box.obj"),
+    err = refused(SCENES + ["--out", str(tmp_path / "out"), "--place", str(SAMPLE / "box.obj"),
                              "--pose", str(tmp_path / "pose.json")], capsys)
     assert str(tmp_path / "pose.json") in err and "'scale'" in err, err
 

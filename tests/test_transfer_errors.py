@@ -6,41 +6,25 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-import scene_analogy.user_scenes.matching as matching
 from scene_analogy.analogy import main
 from scene_analogy.files.errors import DataError
 from scene_analogy.match.analogy_map import AnalogyMap
 from scene_analogy.ops.geometry import yaw_matrix
 from scene_analogy.user_scenes.transfer import read_points, transfer_points, write_points
+from tests.own_cli import no_matching, refused, SCENES  # noqa: F401 (no_matching: a fixture)
 
-SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "own_pair"
-SCENES = ["--tgt", str(SAMPLE / "target.ply"), "--ref", str(SAMPLE / "reference.ply"), "--roi_ids", "7", "8", "4"]
 
 
 def _map() -> AnalogyMap:
     return AnalogyMap(1.3 * yaw_matrix(0.7), np.array([1.0, 0.2, -3.0]))
 
 
-@pytest.fixture
-def no_matching(monkeypatch):
-    """Refusals that are knowable from the flags and files must come before the (slow) matcher."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("the matcher ran before the bad input was refused")
-
-    monkeypatch.setattr(matching, "find_analogy", refuse)
 
 
-def _refused(argv, capsys) -> str:
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    err = capsys.readouterr().err
-    assert info.value.code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
-    return err
 
 
 # 1. Integer NPY input: the mapped points are not whole numbers, so they must not be truncated.
@@ -61,10 +45,10 @@ def test_two_transfer_files_with_one_name_are_refused_before_matching(tmp_path, 
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "traj.csv").write_text("x,y,z\n-2,0,-3\n-2,1,-2\n")
     first, second = tmp_path / "a" / "traj.csv", tmp_path / "b" / "traj.csv"
-    err = _refused(SCENES + ["--out", str(tmp_path / "out"), "--transfer", str(first), str(second)], capsys)
+    err = refused(SCENES + ["--out", str(tmp_path / "out"), "--transfer", str(first), str(second)], capsys)
     assert str(first) in err and str(second) in err and "transferred_traj.csv" in err
     assert not (tmp_path / "out").exists()
-    err = _refused(SCENES + ["--out", str(tmp_path / "out"), "--transfer", str(first), str(first)], capsys)
+    err = refused(SCENES + ["--out", str(tmp_path / "out"), "--transfer", str(first), str(first)], capsys)
     assert str(first) in err and "twice" in err
 
 
@@ -93,7 +77,7 @@ def test_json_items_that_disagree_name_the_file_and_the_item(tmp_path, items, po
 
 def test_mixed_json_items_are_refused_before_matching(tmp_path, capsys, no_matching):
     (tmp_path / "mixed.json").write_text(json.dumps([{"position": [-2, 0, -3]}, {"position": [-2, 1, -2], "yaw": 0.3}]))
-    err = _refused(SCENES + ["--out", str(tmp_path / "out"), "--transfer", str(tmp_path / "mixed.json")], capsys)
+    err = refused(SCENES + ["--out", str(tmp_path / "out"), "--transfer", str(tmp_path / "mixed.json")], capsys)
     assert str(tmp_path / "mixed.json") in err and "point 2" in err
 
 
@@ -110,7 +94,7 @@ def test_consistent_json_objects_still_round_trip(tmp_path):
 
 def test_use_map_beyond_topk_is_refused_before_matching(tmp_path, capsys, no_matching):
     np.save(tmp_path / "p.npy", np.zeros((2, 3)))
-    err = _refused(SCENES + ["--out", str(tmp_path / "out"), "--transfer", str(tmp_path / "p.npy"),
+    err = refused(SCENES + ["--out", str(tmp_path / "out"), "--transfer", str(tmp_path / "p.npy"),
                              "--topk", "2", "--use_map", "3"], capsys)
     assert "--use_map 3" in err and "--topk 2" in err
 
