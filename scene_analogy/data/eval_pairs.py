@@ -44,6 +44,7 @@ from scene_analogy.structures.scene import (
     _pickled_idx_map,
     open_npz,
     read_triplet,
+    remove_other_scene_dirs,
     scene_dirs,
     write_eval_pair,
 )
@@ -235,9 +236,11 @@ def _add_distractors(scene: Scene, other: Scene, wanted: int, cfg: AugmentConfig
 def write_eval_pairs(aug_root: str | os.PathLike, names: list[str], positives: list[Scene], cfg: AugmentConfig,
                      seed: int, num_classes: int, progress: bool = True) -> int:
     """Augment each `{split}_scene_<i>` positive into `<aug_root>/<name>/scene.npz`; distractors come
-    from the scene with the nearest class histogram. Pair i draws from a generator seeded by
-    (seed, split, i), so a pair does not change when others are added or removed. The config goes
-    to `<aug_root>/augment_config.json` first, so pairs of an interrupted run are described too."""
+    from the scene of the set with the nearest class histogram. Pair i draws from a generator seeded
+    by (seed, split, i), but its distractor source is chosen among all the positives given, so a pair
+    is the same for the same set of positives (the same scenes and seed), not when others are added
+    or removed. The config goes to `<aug_root>/augment_config.json` first, so pairs of an
+    interrupted run are described too; pair folders of an earlier set not in `names` are removed."""
     atomic.write_json(Path(aug_root) / AUGMENT_CONFIG_FILE, {**asdict(cfg), "seed": seed})
     hist = class_histograms(positives, num_classes)
     for i, (name, positive) in enumerate(tqdm(list(zip(names, positives)), desc="evaluation pairs", disable=not progress)):
@@ -247,6 +250,7 @@ def write_eval_pairs(aug_root: str | os.PathLike, names: list[str], positives: l
         pair = augment_scene(positive, other, cfg, rng)
         with atomic.atomic_dir(Path(aug_root) / name) as folder:  # never a half-written pair folder
             write_eval_pair(folder / SCENE_FILE, pair)
+    remove_other_scene_dirs(aug_root, names)  # an old set's pairs would be scored under this config
     return len(positives)
 
 

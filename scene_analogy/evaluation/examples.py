@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scene_analogy.data.eval_pairs import augment_protocol, class_histograms, nearest_histogram_scene
+from scene_analogy.data.eval_pairs import SPLIT_CODES, augment_protocol, class_histograms, nearest_histogram_scene
 from scene_analogy.files.errors import DataError
 from scene_analogy.files.skips import SkipLog
 from scene_analogy.structures.classes import THREED_FRONT, ClassTable
@@ -68,9 +68,10 @@ def pairs_protocol(pair_type: str, scene_root: str | os.PathLike) -> dict:
 def augment_examples(scene_root: str | os.PathLike, seed: int = 0, limit: int | None = None,
                      allow_pickle: bool = False, classes=None, roi_objects: int | None = None) -> list[EvalExample]:
     """Evaluation pairs of `<scene_root>_augment`: target = augmented `pair_pos`, reference = the
-    original `pos` scene of the same folder. The RoI of pair i is drawn from a generator seeded by
-    (seed, i), so it does not depend on which other pairs are evaluated. `roi_objects` N: every RoI
-    is the drawn object and its N - 1 nearest (the same first object as the default's 2-3)."""
+    original `pos` scene of the same folder. The RoI of `test_scene_<i>` is drawn from a generator
+    seeded by (seed, i), its own index, so it does not depend on which other pairs are evaluated or
+    present (a `train_scene_<i>` pair, read where a root has no test pairs: (seed, 0, i)). `roi_objects`
+    N: every RoI is the drawn object and its N - 1 nearest (the same first object as the default's 2-3)."""
     if roi_objects is not None and roi_objects < 1:
         raise DataError(None, f"roi_objects must be >= 1, got {roi_objects}")
     extra = (1, 2) if roi_objects is None else (roi_objects - 1, roi_objects - 1)
@@ -79,13 +80,15 @@ def augment_examples(scene_root: str | os.PathLike, seed: int = 0, limit: int | 
     if not dirs:
         raise DataError(aug_root, "no evaluation pairs found (run the augmentation step first)")
     examples = []
-    for i, d in enumerate(dirs[:limit]):
+    for d in dirs[:limit]:
+        split, _, index = d.name.rpartition("_scene_")
+        roi_seed = [seed, int(index)] if split == "test" else [seed, SPLIT_CODES[split], int(index)]
         pair = read_eval_pair(d / "scene.npz", classes, allow_pickle=allow_pickle)
         reference = read_triplet(root / d.name / "scene.npz", ("pos",), classes)["pos"]
         if pair.idx_map.size and pair.idx_map.max() >= len(reference):
             raise DataError(d / "scene.npz", f"key 'pair_pos_idx_map' names object {pair.idx_map.max()}, out of range "
                                              f"for the {len(reference)} objects of {root / d.name / 'scene.npz'}")
-        roi = choose_roi(pair.idx_map, pair.scene.bbox_centroids, np.random.default_rng([seed, i]), extra)
+        roi = choose_roi(pair.idx_map, pair.scene.bbox_centroids, np.random.default_rng(roi_seed), extra)
         examples.append(EvalExample(d.name, pair.scene, reference, roi, pair.idx_map[roi]))
     return examples
 

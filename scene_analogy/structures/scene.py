@@ -18,6 +18,7 @@ Decisions where the design is silent:
 from __future__ import annotations
 
 import os
+import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -370,3 +371,16 @@ def scene_dirs(scene_root: str | os.PathLike, split: str | None = None) -> list[
         dirs = [d for d in root.glob(f"{s}_scene_*") if d.is_dir() and d.name.rsplit("_", 1)[-1].isdigit()]
         found += sorted(dirs, key=lambda d: int(d.name.rsplit("_", 1)[-1]))
     return found
+
+
+def remove_other_scene_dirs(scene_root: str | os.PathLike, keep) -> list[Path]:
+    """Remove the `{train,test}_scene_<i>` folders under a root that are not named in `keep`: a set
+    written again into the same root (fewer scenes, another seed or yaw) keeps none of the old set's
+    folders beside it. Other files and folders stay. Returns the folders removed."""
+    root = Path(scene_root)
+    if not root.is_dir():
+        return []
+    stale = [d for d in scene_dirs(root) if d.name not in set(keep)]
+    for d in stale:
+        shutil.rmtree(d)
+    return stale

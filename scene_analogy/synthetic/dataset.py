@@ -8,7 +8,9 @@
     <save_root>/triplet_topdown.png                 a picture of one triplet
 
 Every scene draws from its own generator seeded by (seed, split, index), so a scene does not
-change when others are added or removed.
+change when others are added or removed (an evaluation pair does: its distractors come from the
+held-out scene with the nearest class histogram, `data.eval_pairs.write_eval_pairs`). Written into an
+existing root, the new set replaces the old one: no scene or pair folder of it stays.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from scene_analogy.ops.geometry import yaw_matrix
 from scene_analogy.structures.classes import THREED_FRONT
 from scene_analogy.structures.pool import ObjectPool
 from scene_analogy.structures.samples import model_seed, surface_samples, write_samples
-from scene_analogy.structures.scene import FloorPlan, Scene, scene_dirs, write_triplet
+from scene_analogy.structures.scene import FloorPlan, Scene, remove_other_scene_dirs, scene_dirs, write_triplet
 from scene_analogy.synthetic.objects import build_models
 from scene_analogy.synthetic.rooms import RoomLayout, generate_room, world_boxes
 
@@ -106,6 +108,7 @@ def generate_dataset(save_root: str | os.PathLike, cfg: SyntheticConfig, progres
             write_triplet(folder / "scene.npz", triplet, links)
         anchors[split].append(triplet["pair_pos"])
         first = first or triplet
+    remove_other_scene_dirs(root, [f"{split}_scene_{i}" for split, i in jobs])  # none of an earlier set's
 
     num_pairs = 0
     if cfg.make_augment and len(anchors["test"]) >= 2:
