@@ -146,3 +146,15 @@ def test_integer_flags_refuse_what_the_core_cannot_take():
     assert flags.seed("0") == 0 and flags.instance_id(str(-(1 << 63))) == -(1 << 63)
     with pytest.raises(ValueError):
         flags.seed(str(1 << 63))
+
+
+def test_epochs_count_the_triplets_of_every_process(monkeypatch):
+    """Under torchrun each step takes batch_size triplets on each process: --epochs 1 over 18 triplets
+    in batches of 2 is 9 steps alone, 4 on two processes (it was 9 there too: two passes)."""
+    args = _parse(flags.add_trainer_flags, ["--scene_root", "r", "--epochs", "1", "--batch_size", "2"], "fast")
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert flags.train_config_from_args(args, 18).steps == 9
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert flags.train_config_from_args(args, 18).steps == 4
+    no_epochs = _parse(flags.add_trainer_flags, ["--scene_root", "r", "--batch_size", "2"], "fast")
+    assert flags.train_config_from_args(no_epochs, 18).steps == 400  # the published 100 epochs

@@ -17,6 +17,8 @@ exit 2, for a data problem), reports skipped items as counted warnings and print
 
 from __future__ import annotations
 
+import os
+
 import argparse
 import time
 from dataclasses import dataclass
@@ -187,6 +189,8 @@ def run_trainer(argv, prog: str, preset_default: str, point_sample_root_default:
         num_train = len(scene_dirs(args.scene_root, "train"))
         cfg = flags.train_config_from_args(args, num_train)
         summary = train(cfg, flags.field_config_from_args(args))
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun rank 0 reports the run
+        return
     acc = summary["val_acc"]
     print(f"done: {summary['steps']} steps in {summary['wall_seconds']:.0f} s, held-out triplet accuracy "
           f"{'n/a' if acc is None else f'{acc:.3f}'}; checkpoint {args.log_dir.rstrip('/')}/model.pth")

@@ -116,12 +116,14 @@ def field_config_from_args(args):
 def train_config_from_args(args, num_train_triplets: int):
     from scene_analogy.training.loop import TrainConfig
 
+    # A step takes batch_size triplets on each of the torchrun processes (each reads its own share).
+    per_epoch = max(1, num_train_triplets // (args.batch_size * int(os.environ.get("WORLD_SIZE", "1"))))
     if args.steps is not None:
         steps = args.steps
     elif args.epochs is not None:
-        steps = args.epochs * max(1, num_train_triplets // args.batch_size)
+        steps = args.epochs * per_epoch
     else:
-        steps = 100 * max(1, num_train_triplets // args.batch_size)  # the published default: 100 epochs
+        steps = 100 * per_epoch  # the published default: 100 epochs
     return TrainConfig(
         scene_root=args.scene_root, point_sample_root=args.point_sample_root, log_dir=args.log_dir,
         run_name=args.run_name, steps=steps, batch_size=args.batch_size, learning_rate=args.learning_rate,

@@ -6,7 +6,9 @@ triplet accuracy (the fraction of queries whose positive is closer than their ne
 
 Outputs under `log_dir`: `model.pth` (`{"state_dict", "config"}`) + `config.json`, `train_state.pth`
 (optimizer and schedule, for resuming), `history.json`, `curve.png`, `summary.json`; all written
-atomically. A run restarted with the same `log_dir` resumes from `train_state.pth`.
+atomically. A run restarted with the same `log_dir` resumes from `train_state.pth`: the same
+triplets, queries and dropout as an uninterrupted run (`order.py`), under the schedule of the
+restarted command's --steps and --learning_rate.
 
 Runs on one process, or under `torchrun --nproc_per_node N` with DistributedDataParallel (gloo on
 CPU, nccl on CUDA); only rank 0 writes files.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +27,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from scene_analogy.data.queries import QueryConfig
@@ -34,6 +37,10 @@ from scene_analogy.files import atomic
 from scene_analogy.files.errors import DataError
 from scene_analogy.files.json_files import read_json
 from scene_analogy.training.dataset import TripletDataset, collate_triplets, draw_queries
+from scene_analogy.training.order import TripletOrder
+
+
+_GAMMA = 0.2  # the step decay's factor at 40 % and 80 % of the steps
 
 
 @dataclass(frozen=True)
@@ -139,20 +146,43 @@ def _start_wandb(cfg: TrainConfig, field_cfg: FieldConfig):
                       config={**dataclasses.asdict(cfg), "field": dataclasses.asdict(field_cfg)})
 
 
-def _save(field, optimizer, scheduler, step: int, history: list, cfg: TrainConfig) -> None:
+def _save(field, optimizer, scheduler, step: int, history: list, cfg: TrainConfig, order: TripletOrder,
+          query_gen: torch.Generator) -> None:
     """Each file is replaced atomically; train_state.pth goes last, so a run killed at any point
     resumes from a whole state, and history.json is never behind it (records past the resumed
-    step are dropped on resume)."""
+    step are dropped on resume). The state holds every random stream the next steps read (the
+    triplet order, the query draws, dropout's global generator), so a resumed run continues as an
+    uninterrupted one would."""
     log_dir = Path(cfg.log_dir)
     atomic.write_json(log_dir / "history.json", history)
     save_pretrained(log_dir, field)
     state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
-             "state_dict": field.state_dict()}
+             "state_dict": field.state_dict(), "order": order.state(), "query_generator": query_gen.get_state(),
+             "torch_rng": torch.get_rng_state()}
     with atomic.atomic_path(log_dir / "train_state.pth") as tmp:
         torch.save(state, tmp)
 
 
-def _load_state(path: Path, field, optimizer, scheduler) -> int:
+def _schedule(optimizer, scheduler, cfg: TrainConfig, step: int) -> None:
+    """The step decay of `cfg` (its --steps and --learning_rate) at `step`: a resumed state carries
+    the milestones and rate of the run that saved it, which a changed --steps or --learning_rate
+    must replace (else the old schedule silently goes on)."""
+    milestones = Counter(_milestones(cfg.steps))
+    decay = _GAMMA ** sum(count for m, count in milestones.items() if m <= step)
+    scheduler.milestones = milestones
+    scheduler.base_lrs = [cfg.learning_rate for _ in optimizer.param_groups]
+    for group in optimizer.param_groups:
+        group["initial_lr"], group["lr"] = cfg.learning_rate, cfg.learning_rate * decay
+    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+
+
+def _milestones(steps: int) -> list[int]:
+    return [max(1, int(0.4 * steps)), max(2, int(0.8 * steps))]
+
+
+def _load_state(path: Path, field, optimizer, scheduler) -> tuple[int, dict]:
+    """(step, the state's random streams: 'order', 'query_generator', 'torch_rng'; absent in states
+    saved before they were kept)."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch/pickle raise many types for damaged, foreign or hostile files
@@ -167,7 +197,7 @@ def _load_state(path: Path, field, optimizer, scheduler) -> int:
         field.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        return int(state["step"])
+        return int(state["step"]), {k: state[k] for k in ("order", "query_generator", "torch_rng") if k in state}
     except Exception as exc:  # torch/pickle raise many types for damaged, foreign or hostile files
         raise DataError(path, f"cannot resume from this training state ({load_problem(exc)}); delete it to start "
                               "afresh") from None
@@ -176,6 +206,9 @@ def _load_state(path: Path, field, optimizer, scheduler) -> int:
 def train(cfg: TrainConfig, field_cfg: FieldConfig, progress: bool = True) -> dict:
     rank, world = _ddp_setup(cfg.device)
     device = torch.device(cfg.device)
+    if world > 1 and device.type == "cuda" and device.index is None:  # one GPU per rank, as NCCL needs
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
+        torch.cuda.set_device(device)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
     # A start field must embed the data's classes (a semantics-free run, num_classes 0, checks nothing).
     field = load_field(cfg.load_feature_field, num_classes=field_cfg.num_classes or None) if cfg.load_feature_field \
@@ -185,17 +218,17 @@ def train(cfg: TrainConfig, field_cfg: FieldConfig, progress: bool = True) -> di
     model = torch.nn.parallel.DistributedDataParallel(field) if world > 1 else field
     trainable = [p for p in field.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trainable, lr=cfg.learning_rate)
-    milestones = [max(1, int(0.4 * cfg.steps)), max(2, int(0.8 * cfg.steps))]
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.2)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, _milestones(cfg.steps), gamma=_GAMMA)
 
     log_dir = Path(cfg.log_dir)
     history: list[dict] = []
-    step = 0
+    step, streams = 0, {}
     if rank == 0 and log_dir.is_dir():
         for tmp in atomic.remove_stale_temporaries(log_dir):  # an interrupted save; its old file is intact
             print(f"removed {tmp} (left by an interrupted save)")
     if (log_dir / "train_state.pth").is_file():
-        step = _load_state(log_dir / "train_state.pth", field, optimizer, scheduler)
+        step, streams = _load_state(log_dir / "train_state.pth", field, optimizer, scheduler)
+        _schedule(optimizer, scheduler, cfg, step)
         if (log_dir / "history.json").is_file():
             history = [h for h in read_json(log_dir / "history.json", "training history") if h["step"] <= step]
         if rank == 0:
@@ -207,10 +240,12 @@ def train(cfg: TrainConfig, field_cfg: FieldConfig, progress: bool = True) -> di
                               cfg.sample_count, limit=cfg.val_scenes, seed=cfg.seed)
     val_batches = [collate_triplets([val_data[i] for i in range(s, min(s + cfg.batch_size, len(val_data)))])
                    for s in range(0, len(val_data), cfg.batch_size)]
-    gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank + step)
-    sampler = (DistributedSampler(data, world, rank, seed=cfg.seed) if world > 1
-               else RandomSampler(data, generator=torch.Generator().manual_seed(cfg.seed + step)))
-    loader = DataLoader(data, cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers, collate_fn=collate_triplets,
+    gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
+    order = TripletOrder(len(data), cfg.seed, rank, world)
+    if streams:  # continue every random stream where the saved run stood (an old state: fresh ones)
+        order.restore(streams["order"])
+        gen.set_state(streams["query_generator"])
+    loader = DataLoader(data, cfg.batch_size, sampler=order, num_workers=cfg.num_workers, collate_fn=collate_triplets,
                         persistent_workers=cfg.num_workers > 0, drop_last=len(data) >= cfg.batch_size * world,
                         multiprocessing_context="spawn" if cfg.num_workers > 0 else None)
     run = _start_wandb(cfg, field_cfg) if rank == 0 else None
@@ -218,24 +253,30 @@ def train(cfg: TrainConfig, field_cfg: FieldConfig, progress: bool = True) -> di
         print(f"training {cfg.steps} steps ({cfg.steps - step} to go) on {len(data)} train / {len(val_data)} held-out triplets, "
               f"{world} process(es), batch {cfg.batch_size}, preset layers={field_cfg.num_layers}")
 
-    start, start_step, epoch = time.perf_counter(), step, 0
+    start, start_step, epoch, first = time.perf_counter(), step, order.epoch, True
     bar = tqdm(total=cfg.steps, initial=step, desc="train", disable=not progress or rank != 0)
     while step < cfg.steps:
-        if isinstance(sampler, DistributedSampler):
-            sampler.set_epoch(epoch)
-        epoch += 1
-        for batch in _epoch(loader, first=epoch == 1):
-            batch = _to(batch, device)
+        order.set_epoch(epoch)
+        batches = _epoch(loader, first=first)
+        if first and "torch_rng" in streams:
+            # After the epoch's iterator is made: making it draws a seed from the global generator,
+            # which the saved state (taken mid-epoch) already holds.
+            torch.set_rng_state(streams["torch_rng"])
+        for batch in batches:
+            order.advance(len(batch["index"]))
+            # Drawn on the CPU from the CPU batch (the generator is a CPU one), then moved with it.
             queries = draw_queries(batch, cfg.num_sample_query, gen).to(device)
+            batch = _to(batch, device)
             loss, acc = infonce(_forward(model, batch, queries), cfg.infonce_temp)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            lr = optimizer.param_groups[0]["lr"]  # the rate this step uses (the scheduler moves it next)
             optimizer.step()
             scheduler.step()
             step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{acc.item():.2f}")
-            record = {"step": step, "loss": loss.item(), "acc": acc.item(), "lr": scheduler.get_last_lr()[0]}
+            record = {"step": step, "loss": loss.item(), "acc": acc.item(), "lr": lr}
             if step % cfg.val_every == 0 or step == cfg.steps:
                 record.update(validate(field, val_batches, cfg, device))
             if rank == 0:
@@ -243,9 +284,12 @@ def train(cfg: TrainConfig, field_cfg: FieldConfig, progress: bool = True) -> di
                 if run is not None:
                     run.log(record, step=step)
                 if step % cfg.ckpt_every == 0 or step == cfg.steps:
-                    _save(field, optimizer, scheduler, step, history, cfg)
+                    _save(field, optimizer, scheduler, step, history, cfg, order, gen)
             if step >= cfg.steps:
                 break
+        else:
+            epoch += 1
+        first = False
     bar.close()
     seconds = time.perf_counter() - start
     summary = _finish(field, history, cfg, rank, world, seconds, step - start_step)
@@ -257,8 +301,8 @@ def train(cfg: TrainConfig, field_cfg: FieldConfig, progress: bool = True) -> di
 def _finish(field, history, cfg: TrainConfig, rank: int, world: int, seconds: float, steps_run: int) -> dict:
     """Check DDP replicas agree, then write the summary and the training curve (rank 0)."""
     identical = True
-    if world > 1:
-        flat = torch.cat([p.detach().reshape(-1).cpu() for p in field.parameters()])
+    if world > 1:  # on the field's device: NCCL gathers CUDA tensors only
+        flat = torch.cat([p.detach().reshape(-1) for p in field.parameters()])
         gathered = [torch.zeros_like(flat) for _ in range(world)]
         dist.all_gather(gathered, flat)
         identical = all(torch.equal(gathered[0], g) for g in gathered)
