@@ -7,18 +7,16 @@ Accepted inputs (`load_scene`), units metres:
 - Grey-coded PLY: no instance property, but red = green = blue = round(255 * id / N) at every
   vertex (as the published demo clouds are). N is the smallest number of levels that explains every
   grey value exactly (|255 k / N - grey| <= 0.5 for an integer k), unless `grey_levels` gives it
-  (needed when ids are missing from 0..N: {0, 2, 4} of N = 4 would decode as {0, 1, 2}). The colours
-  are 8-bit values 0..255 (uchar; float properties holding whole numbers 0..255 are read too); float
-  colours in [0, 1] are refused (a DataError): the coding is defined on 8-bit values.
+  (needed when ids are missing from 0..N: {0, 2, 4} of N = 4 would decode as {0, 1, 2}). Colours
+  are 8-bit 0..255 (floats holding whole numbers 0..255 too); float colours in [0, 1] are refused.
 - NPZ with `points` (P, 3), `instance` (P,), optional `label` (P,): integer ids or class names.
 - A folder with one mesh (or point) file per object, any format trimesh reads (.obj, .ply, .stl,
   .off, .glb): the stem is `<id>` or `<id>_<label>` (label: a class name or an integer id); surfaces
   are sampled area-weighted, `points_per_mesh` points per object (seeded).
 Points whose instance id is negative (e.g. -1 for walls or unlabelled points) are dropped.
 
-Frames: the core works with +y up (DESIGN §1). `up="z"` data are turned by the proper rotation
-(x, y, z) -> (x, z, -y) (det +1; an axis swap would be a mirror). `OwnScene.points` is always y-up;
-`to_user` / `UP_ROTATIONS` convert back, so every output can be written in the user's own frame.
+Frames: the core works with +y up (DESIGN §1); `up="z"` data are turned by the proper rotation
+(x, y, z) -> (x, z, -y) (det +1). `OwnScene.points` is y-up; `to_user` / `UP_ROTATIONS` convert back.
 
 Labels: per point (majority per instance, ties to the smallest). `object_classes(scene, table)` maps
 them onto a checkpoint's class table: an integer must be a class id of the table; a name must equal

@@ -3,22 +3,20 @@
 Point lists (`read_points` / `transfer_points` / `write_points`), in the files' own frame and units:
 - CSV (comma-separated). With a header row: columns `x, y, z` (required), optional `yaw` or all of
   `qx, qy, qz, qw`; any other column (a timestamp, an id) is carried unchanged. Without a header:
-  3 columns x y z, 4 columns x y z yaw, or 7 columns x y z qx qy qz qw. Every row has as many cells
-  as row 1 (the header, or the first point).
+  3 columns x y z, 4 columns x y z yaw, or 7 columns x y z qx qy qz qw. Rows all as wide as row 1.
 - JSON: a list of 3 / 4 / 7 numbers per point (the same meanings), or a list of objects with
   `position` [x, y, z] and optional `yaw` or `quaternion` [x, y, z, w]; other keys are carried.
   Every point has the first one's form (as many numbers; the same orientation key): `point_files.py`.
 - NPY: a number array (M, 3), (M, 4) or (M, 7), the same column meanings.
-Outputs have the input's format, order, columns and key order; only the numbers change (an integer
-NPY array is written as float64). Each file is written to `transferred_<name>` (`transfer_names`).
+Outputs (`transferred_<name>`, `transfer_names`) keep the input's format, order, columns and keys;
+only the numbers change (an integer NPY array comes back as float64).
 
 Orientations: yaw is in radians about the scene's up axis (right-handed), the body's forward axis
 being +x (so yaw 0 faces +x); a quaternion (x, y, z, w) is a body-to-world rotation. Under the map
 F a body frame R at p is carried by the local Jacobian J = dF/dx(p): the forward axis goes to
 J R e_x, the up axis to J R e_up orthogonalised against it, and the third axis completes a
-right-handed frame. This keeps "forward" and "up" meaningful even under a mirrored map (a frame
-cannot follow a mirror and stay right-handed: it is the lateral axis that flips). A yaw is then read
-back from the new forward axis.
+right-handed frame, so "forward" and "up" stay meaningful under a mirrored map (the lateral axis
+flips). A yaw is read back from the new forward axis.
 
 Placements (`place_mesh`): a mesh in its object frame with a pose JSON (`position`, one of `yaw`,
 `quaternion` or `matrix` (4 x 4, rotation and translation; no scale), optional `scale`: a positive
