@@ -48,3 +48,17 @@ def test_z_up_yaw_is_the_conjugated_y_up_yaw():
     z_up = Z_UP_TO_Y_UP.T @ yaw_matrix(ANGLES) @ Z_UP_TO_Y_UP
     expected = Rotation.from_rotvec(ANGLES[:, None] * [0.0, 0.0, 1.0]).as_matrix()
     np.testing.assert_allclose(z_up, expected, atol=1e-12)
+
+
+def test_yaw_of_a_tilted_rotation_is_its_twist_about_up():
+    """3D-FRONT's `rot` may hold a tilt ("only the yaw about +y matters"): the yaw is the twist about
+    +y, on either side of the tilt; row 0 alone read 0 for a 60-degree yaw tilted by 90 degrees."""
+    rng = np.random.default_rng(0)
+    yaws = rng.uniform(-np.pi, np.pi, 50)
+    for axis in ([1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.6, 0.0, 0.8]):
+        for tilt in (0.35, np.pi / 2, 2.5):
+            t = Rotation.from_rotvec(tilt * np.array(axis)).as_matrix()
+            for rots in (yaw_matrix(yaws) @ t, t @ yaw_matrix(yaws)):
+                np.testing.assert_allclose(np.angle(np.exp(1j * (yaw_of(rots) - yaws))), 0.0, atol=1e-9)
+    flipped = yaw_matrix(np.deg2rad(60.0)) @ np.diag([1.0, -1.0, -1.0])  # upside down: the +x heading
+    np.testing.assert_allclose(np.rad2deg(yaw_of(flipped)), 60.0, atol=1e-9)

@@ -40,8 +40,15 @@ def yaw_rotation(theta: "torch.Tensor") -> "torch.Tensor":
 
 
 def yaw_of(rot: np.ndarray) -> np.ndarray:
-    """The yaw angle of (..., 3, 3) rotations about +y (inverse of `yaw_matrix` for proper ones)."""
-    return np.arctan2(rot[..., 0, 2], rot[..., 0, 0])
+    """The yaw about +y of (..., 3, 3) rotations: the inverse of `yaw_matrix`, and for a tilted one
+    the twist about +y of its swing-twist decomposition (the nearest yaw rotation; for a quaternion
+    2 atan2(q_y, q_w)), whichever side the tilt is applied on. Reading row 0 alone, as before, mixed the
+    tilt in (a 90 degree tilt turned a 60 degree yaw into 0). A tilt of 180 degrees leaves the twist
+    undefined: then the heading of the object's +x axis."""
+    sin2, cos2 = rot[..., 0, 2] - rot[..., 2, 0], rot[..., 0, 0] + rot[..., 2, 2]
+    twist = np.arctan2(sin2, cos2)
+    heading = np.arctan2(-rot[..., 2, 0], rot[..., 0, 0])
+    return np.where(np.hypot(sin2, cos2) > 1e-9, twist, heading)
 
 
 def upright_yaw_boxes(rots: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
