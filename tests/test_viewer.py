@@ -107,3 +107,51 @@ def test_small_page_draws_without_errors(tmp_path, browser, overlays):
         assert page.drain() == []
     finally:
         page.close()
+
+
+def test_names_that_look_like_markup_or_placeholders_leave_the_page_whole():
+    """A file name with "__SCRIPT__" was replaced by the script (twice in the page), one with
+    "<!--<script" kept the data block from closing; a NaN mapped point made the data invalid JSON."""
+    rng = np.random.default_rng(0)
+    names = ("t__SCRIPT__.ply", "r<!--<script>.ply")
+    scenes = [{"name": n, "points": rng.random((20, 3)), "colours": rng.random((20, 3))} for n in names]
+    mapped = rng.random((4, 3))
+    mapped[1] = np.nan
+    page = viewer_html("t __DATA__", scenes, rng.random((4, 3)), rng.random((4, 3)), [{"label": "#1", "mapped": mapped}])
+    assert page.count('"use strict"') == 1 and "<!--" not in _data_block(page)
+    data = _data(page)
+    assert [s["name"] for s in data["scenes"]] == list(names)
+    assert data["maps"][0]["mapped"][3:6] == [None, None, None] and None not in data["maps"][0]["mapped"][:3]
+
+
+def _data_block(page: str) -> str:
+    return re.search(r'<script type="application/json" id="data">(.*?)</script>', page, re.S).group(1)
+
+
+def test_the_camera_is_proper_near_points_look_larger(tmp_path, browser):
+    """From above the floor (pitch > 0) a segment near the camera projects longer than the same
+    segment far away, and it is nearer (smaller depth); the old camera had both backwards."""
+    rng = np.random.default_rng(1)
+    mapped = rng.random((5, 3))
+    mapped[2] = np.nan
+    save_viewer(tmp_path / "v.html", "t", [{"name": "a", "points": rng.random((300, 3)) * 2 - 1,
+                                            "colours": np.zeros((300, 3))}] * 2,
+                rng.random((5, 3)), np.ones((5, 3)) * 0.5, [{"label": "#1", "mapped": mapped}])
+    page = open_page(browser, (tmp_path / "v.html").as_uri())
+    try:
+        assert page.wait_for("document.body.getAttribute('data-ready') === '1'")
+        # The camera looks from +back = (sin yaw cos pitch, sin pitch, cos yaw cos pitch) direction.
+        got = page.evaluate("""(function () {
+          var v = {yaw: 0.6, pitch: 0.8, radius: 1, zoom: 1, centre: [0, 0, 0]};
+          var b = [Math.sin(0.6) * Math.cos(0.8), Math.sin(0.8), Math.cos(0.6) * Math.cos(0.8)];
+          var near = [0.5 * b[0], 0.5 * b[1], 0.5 * b[2]], far = [-0.5 * b[0], -0.5 * b[1], -0.5 * b[2]];
+          var q = document.viewerProject(v, near.concat([near[0] + 0.1, near[1], near[2]],
+                                                        far, [far[0] + 0.1, far[1], far[2]]), []);
+          return [Math.hypot(q[1][0] - q[0][0], q[1][1] - q[0][1]), Math.hypot(q[3][0] - q[2][0], q[3][1] - q[2][1]),
+                  q[0][2], q[2][2]];
+        })()""")
+        near_len, far_len, near_depth, far_depth = got
+        assert near_len > far_len and near_depth < far_depth
+        assert page.drain() == []  # the NaN mapped point is skipped, not an error
+    finally:
+        page.close()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 
 import numpy as np
 
@@ -32,7 +33,10 @@ _OVERLAY_KEYS = {"label", "target", "reference", "edges", "colour"}
 
 
 def _flat(array: np.ndarray, decimals: int) -> list:
-    return np.round(np.asarray(array, dtype=np.float64), decimals).reshape(-1).tolist()
+    """Rounded numbers; NaN / inf as None (JSON null, which the page skips): a bare NaN is not JSON,
+    and JSON.parse would reject the whole page for one bad mapped point."""
+    flat = np.round(np.asarray(array, dtype=np.float64), decimals).reshape(-1)
+    return [float(v) if np.isfinite(v) else None for v in flat]
 
 
 def _rgb(colours: np.ndarray) -> list:
@@ -95,9 +99,11 @@ def viewer_html(title: str, scenes: list[dict], roi_points: np.ndarray, roi_colo
     for k, scene in enumerate(scenes):
         pts, cols = _subset(np.asarray(scene["points"]), np.asarray(scene["colours"]), MAX_SCENE_POINTS, seed + k)
         data["scenes"].append({"name": scene["name"], "points": _flat(pts, 3), "colours": _rgb(cols)})
-    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")  # never closes the script tag
-    return (_PAGE.replace("__TITLE__", html.escape(title)).replace("__DATA__", payload)
-            .replace("__SCRIPT__", _SCRIPT))
+    # Every "<" escaped: no "</script" can close the data block and no "<!--" can open one (file names
+    # are in the data). The placeholders are filled in one pass, so text in the data is never a placeholder.
+    payload = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
+    parts = {"__TITLE__": html.escape(title), "__DATA__": payload, "__SCRIPT__": _SCRIPT}
+    return re.sub("__TITLE__|__DATA__|__SCRIPT__", lambda m: parts[m.group(0)], _PAGE)
 
 
 def save_viewer(path: str | os.PathLike, *args, **kwargs) -> None:
@@ -190,8 +196,11 @@ _SCRIPT = r"""
     var n = p.length / 3;
     for (var i = 0; i < n; i++) {
       var x = p[3 * i] - view.centre[0], y = p[3 * i + 1] - view.centre[1], z = p[3 * i + 2] - view.centre[2];
+      if (p[3 * i] === null || p[3 * i + 1] === null || p[3 * i + 2] === null) continue;  // a non-finite point
       var xr = cy * x - sy * z, zr = sy * x + cy * z;
-      var yr = cp * y - sp * zr, depth = sp * y + cp * zr + dist;
+      // (xr, yr, back) is a proper rotation of (x, y, z): the camera sits at back = +dist (above the floor
+      // for pitch > 0), so depth is dist - back; dist + back was a mirrored camera (near points small).
+      var yr = cp * y - sp * zr, depth = dist - (sp * y + cp * zr);
       depth = Math.max(depth, 1e-3);
       out.push([W / 2 + f * xr / depth, H / 2 - f * yr / depth, depth, i]);
     }
@@ -256,6 +265,7 @@ _SCRIPT = r"""
   select.addEventListener("change", function () { mapIndex = Number(select.value); views.forEach(draw); });
   views = data.scenes.map(makeView);
   views.forEach(draw);
+  document.viewerProject = project;  // for the page tests: where a point lands and how deep it is
   document.body.setAttribute("data-ready", "1");
 })();
 """
