@@ -90,3 +90,32 @@ def test_mesh_faces_binary_round_trip_ascii_polygons_and_missing_faces(tmp_path)
     write_ply(tmp_path / "bad.ply", {"x": np.zeros(3), "y": np.zeros(3), "z": np.zeros(3)}, faces=[[0, 1, 5]])
     with pytest.raises(DataError, match="outside the 3 vertices"):
         read_ply_mesh(tmp_path / "bad.ply")
+
+
+def test_ascii_blank_lines_header_words_and_repeated_properties(tmp_path):
+    """A blank body line dropped a vertex (and shifted faces); `end_header` inside a comment cut the
+    header; a property declared twice was a raw ValueError."""
+    from scene_analogy.files.ply import read_ply_mesh
+
+    text = ("ply\nformat ascii 1.0\ncomment exported before end_header was fixed\nelement vertex 4\n"
+            "property float x\nproperty float y\nproperty float z\nelement face 1\nproperty list uchar int vertex_indices\n"
+            "end_header\n0 0 0\n\n1 0 0\n0 1 0\n0 0 1\n\n3 0 1 2\n")
+    (tmp_path / "a.ply").write_text(text)
+    vertices = read_ply_vertices(tmp_path / "a.ply")
+    np.testing.assert_array_equal(vertices["z"], [0, 0, 0, 1])
+    columns, faces = read_ply_mesh(tmp_path / "a.ply")
+    assert faces.tolist() == [[0, 1, 2]]
+    (tmp_path / "b.ply").write_text("ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\nproperty float x\n"
+                                    "end_header\n1 2\n")
+    with pytest.raises(DataError, match="declares property 'x' more than once"):
+        read_ply_vertices(tmp_path / "b.ply")
+
+
+def test_writer_refuses_what_ply_cannot_hold(tmp_path):
+    with pytest.raises(ValueError, match="beyond int32"):
+        write_ply(tmp_path / "a.ply", {"instance": np.array([3, 2 ** 31 + 5])})
+    with pytest.raises(ValueError, match="line break"):
+        write_ply(tmp_path / "a.ply", {"x": np.zeros(2, np.float32)}, comment="one\nelement vertex 5")
+    write_ply(tmp_path / "a.ply", {"instance": np.array([3, 2 ** 31 - 1])})
+    assert read_ply_vertices(tmp_path / "a.ply")["instance"].tolist() == [3, 2 ** 31 - 1]
+    assert not (tmp_path / "b.ply").exists()

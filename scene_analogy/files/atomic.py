@@ -116,16 +116,25 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Fill a temporary folder beside `path`; on success it replaces `path` as a whole.
 
-    Used for scene folders so an interrupted generator never leaves a folder with some of its files.
+    Used for scene folders so an interrupted generator never leaves a folder with some of its files:
+    an old folder is renamed aside (one rename), the new one renamed into place, and only then is the
+    old one deleted, so at every moment `path` is the old folder whole, absent for an instant, or the
+    new one whole (deleting the old one in place first could be killed half way).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    old = None
     try:
         yield tmp
         if path.exists():
-            shutil.rmtree(path)
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old.tmp", dir=path.parent))
+            os.replace(path, old / path.name)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            if not path.exists() and (old / path.name).exists():  # the new one never arrived: the old one back
+                os.replace(old / path.name, path)
+            shutil.rmtree(old, ignore_errors=True)

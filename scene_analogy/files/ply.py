@@ -15,6 +15,7 @@ element, which point viewers such as MeshLab and CloudCompare draw as line segme
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 
@@ -37,7 +38,9 @@ _MAX_HEADER = 1 << 16
 def _parse_header(path, data: bytes) -> tuple[str, list, int]:
     """(format, [(element name, count, [(property, dtype, or (count dtype, item dtype) for a list)])],
     body offset)."""
-    end = data.find(b"end_header", 0, _MAX_HEADER)
+    # The line `end_header` itself, not those words inside a comment.
+    match = re.search(rb"(?m)^end_header[ \t\r]*$", data[:_MAX_HEADER])
+    end = match.start() if match else -1
     if not data.startswith(b"ply") or end < 0:
         raise DataError(path, "not a PLY file (no 'ply' magic line or no 'end_header')")
     newline = data.find(b"\n", end)
@@ -101,10 +104,13 @@ def _read_vertices(path, data: bytes) -> tuple[dict[str, np.ndarray], int | None
     _, count, props = elements[names.index("vertex")]
     if any(_is_list(dtype) for _, dtype in props):
         raise DataError(path, "the 'vertex' element has a list property (unsupported)")
+    repeated = sorted({p for p, _ in props if [q for q, _ in props].count(p) > 1})
+    if repeated:
+        raise DataError(path, f"the 'vertex' element declares property '{repeated[0]}' more than once")
     dtype = np.dtype([(p, _ENDIAN[fmt] + d) for p, d in props])
     try:
         if fmt == "ascii":
-            lines = data[offset:].decode("ascii").splitlines()[skipped_rows: skipped_rows + count]
+            lines = _ascii_rows(data[offset:])[skipped_rows: skipped_rows + count]
             if len(lines) < count:
                 raise ValueError(f"{count} vertices declared, {len(lines)} rows found")
             table = np.loadtxt(lines, dtype=np.float64, ndmin=2) if count else np.zeros((0, len(props)))
@@ -162,8 +168,14 @@ def _fan(polygons: list[list[int]]) -> np.ndarray:
     return np.asarray(tris, dtype=np.int64).reshape(-1, 3)
 
 
+def _ascii_rows(body: bytes) -> list[str]:
+    """The body's element rows: blank lines are not rows (read as rows they would shift every element
+    after them by one: a vertex lost, a vertex row read as a face)."""
+    return [line for line in body.decode("ascii").splitlines() if line.strip()]
+
+
 def _ascii_faces(body: bytes, skip_rows: int, count: int) -> np.ndarray:
-    rows = body.decode("ascii").splitlines()[skip_rows: skip_rows + count]
+    rows = _ascii_rows(body)[skip_rows: skip_rows + count]
     if len(rows) < count:
         raise ValueError(f"{count} faces declared, {len(rows)} rows found")
     polygons = []
@@ -213,11 +225,15 @@ def write_ply(path: str | os.PathLike, columns: dict[str, np.ndarray], edges: np
         code = array.dtype.str[1:]
         if array.dtype.kind == "b":
             code = "u1"
-        if array.dtype.kind == "i" and code == "i8":
+        if array.dtype.kind == "i" and code == "i8":  # PLY has no 64-bit integers: int32, if the values fit
+            if array.size and (array.min() < np.iinfo(np.int32).min or array.max() > np.iinfo(np.int32).max):
+                raise ValueError(f"column '{name}' holds values beyond int32, which PLY cannot store")
             code = "i4"
         if code not in _NAMES:
             raise ValueError(f"column '{name}' has dtype {array.dtype}, which PLY cannot store")
         fields.append((name, "<" + code))
+    if "\n" in comment or "\r" in comment:
+        raise ValueError("a PLY comment is one header line: it cannot hold a line break")
     table = np.empty(count, dtype=fields)
     for name, _ in fields:
         table[name] = arrays[name]
