@@ -4,6 +4,7 @@ scipy's rotation about +y (and, conjugated by Z_UP_TO_Y_UP, about +z)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
@@ -62,3 +63,17 @@ def test_yaw_of_a_tilted_rotation_is_its_twist_about_up():
                 np.testing.assert_allclose(np.angle(np.exp(1j * (yaw_of(rots) - yaws))), 0.0, atol=1e-9)
     flipped = yaw_matrix(np.deg2rad(60.0)) @ np.diag([1.0, -1.0, -1.0])  # upside down: the +x heading
     np.testing.assert_allclose(np.rad2deg(yaw_of(flipped)), 60.0, atol=1e-9)
+
+
+def test_floor_outline_welds_by_distance_not_by_grid():
+    """Two quads sharing the edge x = 2.00015: a 1e-9 offset across a 1e-4 grid line made two polygons."""
+    from scene_analogy.ops.geometry import mesh_outline_xz, polygon_area_xz
+
+    faces = np.array([[0, 1, 2], [0, 2, 3], [4, 5, 6], [4, 6, 7]])
+    for dx in (0.0, 1e-9, -1e-9):
+        edge = 2.00015
+        vertices = np.array([[0, 0, 0], [edge, 0, 0], [edge, 0, 3], [0, 0, 3],
+                             [edge + dx, 0, 0], [4, 0, 0], [4, 0, 3], [edge + dx, 0, 3]], dtype=np.float64)
+        polygons = mesh_outline_xz(vertices, faces)
+        assert len(polygons) == 1 and len(polygons[0]) == 4
+        assert abs(polygon_area_xz(polygons[0])) == pytest.approx(12.0, rel=1e-6)  # the 4 x 3 m floor

@@ -201,15 +201,33 @@ def drop_collinear(polygon: np.ndarray, tol: float = 1e-6) -> np.ndarray:
     return poly
 
 
+def weld_groups(points: np.ndarray, weld: float) -> np.ndarray:
+    """(N,) group ids 0..G-1 (numbered by first appearance) of points joined when closer than `weld`,
+    transitively. By distance, not by rounding to a grid: two points 1e-9 apart on either side of a
+    grid line stayed apart and split a floor into two polygons."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    n = len(points)
+    pairs = cKDTree(points).query_pairs(weld, output_type="ndarray") if n else np.zeros((0, 2), np.int64)
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), np.int64)
+    rank[np.argsort(first)] = np.arange(len(first))  # groups numbered in order of their first point
+    return rank[inverse.reshape(-1)]
+
+
 def mesh_outline_xz(vertices: np.ndarray, faces: np.ndarray, weld: float = 1e-4) -> list[np.ndarray]:
     """The xz boundary polygons of a (floor) mesh: vertices closer than `weld` are merged first, each
     boundary loop becomes its own (C, 2) polygon, straight runs are reduced to their corners."""
     vertices = np.asarray(vertices, dtype=np.float64).reshape(-1, 3)
-    _, first, inverse = np.unique(np.round(vertices / weld).astype(np.int64), axis=0, return_index=True,
-                                  return_inverse=True)
+    inverse = weld_groups(vertices, weld)
+    _, first = np.unique(inverse, return_index=True)
     welded = vertices[first]
     polygons = []
-    for loop in mesh_boundary_loops(inverse.reshape(-1)[np.asarray(faces, dtype=np.int64)]):
+    for loop in mesh_boundary_loops(inverse[np.asarray(faces, dtype=np.int64)]):
         poly = drop_collinear(welded[loop][:, [0, 2]])
         if len(poly) >= 3 and abs(polygon_area_xz(poly)) > 1e-6:
             polygons.append(poly)
