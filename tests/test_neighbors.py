@@ -383,3 +383,17 @@ def test_ball_query_slab_pruning_equals_full_search(dtype):
         for a, b, m in zip(fast[1][0], full[1][0], full[2][0]):
             assert set(a[m].tolist()) == set(b[m].tolist())
         assert (fast[1][~fast[2]] == 0).all()
+
+
+def test_non_finite_queries_find_nothing_on_every_cpu_path():
+    """A NaN query: no neighbour on the brute path (few pairs) and, as of now, on the k-d tree path too
+    (many pairs with lengths; scipy refused it with a ValueError there)."""
+    torch.manual_seed(0)
+    points = torch.rand(1, 1000, 3)
+    for num_query in (10, nb.TREE_MIN_PAIRS // 1000 + 1):
+        query = torch.rand(1, num_query, 3)
+        query[0, 3] = float("nan")
+        dist, idx, mask = nb.ball_query(query, points, 0.2, 8, torch.tensor([1000]))
+        assert not mask[0, 3].any() and torch.isinf(dist[0, 3]).all() and mask[0, 0].any()
+        near = nb.knn(query, points, 4, torch.tensor([1000]))[0]
+        assert torch.isinf(near[0, 3]).all() and torch.isfinite(near[0, 0]).all()

@@ -26,6 +26,7 @@ are alive at once (one buffer plus one scratch buffer).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -170,9 +171,15 @@ def _select_nearest_tree(query, points, k, k_found, points_lengths, sq_out, idx_
             if found == 0:
                 continue
             cloud = points[b, :length].detach().double().numpy()
-            _, idx = cKDTree(cloud).query(query[b].detach().double().numpy(), k=found)
-            idx = torch.as_tensor(idx.reshape(query.shape[1], found), dtype=torch.long)
+            queries = query[b].detach().double().numpy()
+            # scipy refuses non-finite queries; the brute path finds no neighbour for them: the same here.
+            finite = np.isfinite(queries).all(1)
+            idx = np.zeros((query.shape[1], found), dtype=np.int64)
+            if finite.any():
+                idx[finite] = cKDTree(cloud).query(queries[finite], k=found)[1].reshape(-1, found)
+            idx = torch.as_tensor(idx, dtype=torch.long)
             sq = _paired_sq_dist(query[b:b + 1].detach(), gather(points[b:b + 1].detach(), idx[None]))[0]
+            sq[torch.as_tensor(~finite)] = float("inf")
             sq, order = torch.sort(sq, dim=-1)
             sq_out[b, :, :found], idx_out[b, :, :found] = sq, torch.gather(idx, 1, order)
     return sq_out, idx_out
