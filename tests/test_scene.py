@@ -111,6 +111,7 @@ def test_eval_pair_round_trip_and_pickled_idx_map(tmp_path):
 def test_subset_transform_and_dirs(tmp_path):
     scene = _triplet()["pos"]
     sub = scene.subset([3, 1])
+    assert len(scene.subset([])) == 0 and len(scene.subset(np.zeros(len(scene), bool))) == 0  # [] was an IndexError
     assert list(sub.model_ids) == [scene.model_ids[3], scene.model_ids[1]]
     mirror = np.diag([-1.0, 1, 1])
     moved = scene.transformed(mirror, np.array([1.0, 0, 2.0]))

@@ -155,6 +155,8 @@ class Scene:
     def subset(self, index) -> "Scene":
         """The scene with only the objects at `index` (an index array or boolean mask), same floor."""
         index = np.asarray(index)
+        if index.dtype != bool:
+            index = index.astype(np.int64)  # an empty list comes as float64, which cannot index
         return Scene(
             self.model_ids[index], self.class_ids[index], self.class_names[index], self.bbox_sizes[index],
             self.bbox_centroids[index], self.scales[index], self.rots[index], self.trans[index],
