@@ -95,6 +95,14 @@ def test_convert_in_process_matches_authors_module(authors_file, tmp_path):
                                        atol=2e-5, rtol=0)
 
 
+def test_a_trained_class_embedding_is_read_from_the_authors_file(authors_file, tmp_path):
+    """The flag comes from the pickled parameter (the collected copies are all detached: it read False)."""
+    path, module = authors_file
+    module.semantics_emb.weight.requires_grad_(True)
+    torch.save(module, tmp_path / "trained_classes.pth")
+    assert convert_checkpoint(tmp_path / "trained_classes.pth", tmp_path / "out.pth").cfg.train_class_embedding
+
+
 def test_load_field_on_authors_file_points_to_converter(authors_file):
     with pytest.raises(DataError, match="convert_checkpoint"):
         load_field(authors_file[0])

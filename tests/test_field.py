@@ -280,6 +280,19 @@ def test_field_of_another_class_count_is_refused_when_the_data_says_how_many(tmp
     assert load_field(tmp_path / "free.pth", num_classes=17).cfg.semantics_emb_size == 0  # labels unused
 
 
+def test_a_scene_without_keypoints_gives_the_empty_space_descriptor():
+    """P = 0: every query sees the summary token alone (it crashed gathering labels from an empty
+    scene); and `describe` follows the field's dtype (float64 after .double())."""
+    field = _field(SMALL).eval()
+    with torch.no_grad():
+        empty = field(torch.rand(2, 3, 3), torch.zeros(2, 0, 3), torch.zeros(2, 0, dtype=torch.long))
+        far = field(torch.rand(1, 1, 3), torch.full((1, 4, 3), 50.0), torch.ones(1, 4, dtype=torch.long))
+        torch.testing.assert_close(empty, far[0, 0].expand_as(empty), atol=1e-6, rtol=0)
+        double = _field(SMALL).double().eval()
+        out = double.describe(np.random.rand(4, 3), np.random.rand(30, 3), np.ones(30, dtype=np.int64))
+    assert out.dtype == torch.float64 and out.shape == (4, SMALL.out_dim)
+
+
 def test_weights_with_nan_are_refused(tmp_path):
     field = _field(SMALL)
     with torch.no_grad():

@@ -203,7 +203,8 @@ def _derive_config(root: Any, state_dict: dict, cfg: Any, path: Path, overrides:
     if radius is None or heads is None:
         missing = "--radius" if radius is None else "--num_heads"
         raise DataError(path, f"the file does not say its {missing[2:]}; pass {missing}")
-    semantics_weight = state_dict.get("semantics_emb.weight")
+    # Read on the pickled parameter: the collected state_dict holds detached copies (requires_grad False).
+    semantics_weight = (_child(root, "semantics_emb").get("_parameters") or {}).get("weight")
     fields = dict(
         radius=float(radius), max_neighbors=int(overrides.get("max_neighbors") or from_cfg("agg_radius_limit", 100)),
         num_layers=max(layer_ids) + 1, num_heads=int(heads), distance_emb_size=distance, distance_hidden=hidden,
@@ -211,7 +212,7 @@ def _derive_config(root: Any, state_dict: dict, cfg: Any, path: Path, overrides:
         feedforward=_shape(state_dict, "feat_transformer.layers.0.linear1.weight", path)[0],
         out_dim=_shape(state_dict, "final_lin.weight", path)[0],
         dropout=float(_child(root, "feat_transformer.layers.0.dropout").get("p", 0.1)),
-        train_class_embedding=bool(semantics_weight is not None and semantics_weight.requires_grad),
+        train_class_embedding=bool(isinstance(semantics_weight, torch.Tensor) and semantics_weight.requires_grad),
         normalize=bool(from_cfg("normalize_feats", True)),
     )
     if distance + semantics != width:

@@ -209,7 +209,9 @@ class ContextDescriptorField(nn.Module):
         scaled = torch.where(mask, dist, torch.zeros_like(dist)) / cfg.radius
         neighbour_labels = None
         if cfg.uses_semantics:
-            neighbour_labels = gather(labels.long(), idx).masked_fill(~mask, 0)
+            # A scene without keypoints has no label to gather (every slot is padding): labels of 0.
+            neighbour_labels = gather(labels.long(), idx) if points.shape[1] else torch.zeros_like(idx)
+            neighbour_labels = neighbour_labels.masked_fill(~mask, 0)
             bad = (neighbour_labels < 0) | (neighbour_labels > cfg.num_classes)
             if bool(bad.any()):
                 raise ValueError(f"labels must lie in [0, {cfg.num_classes}] (0 floor plan, class c -> c + 1), "
@@ -225,8 +227,9 @@ class ContextDescriptorField(nn.Module):
         Accepts tensors or arrays; they are moved to the field's device. Gradients follow the
         caller's mode: wrap in `torch.inference_mode()` for the fastest evaluation.
         """
-        query = torch.as_tensor(query, dtype=torch.float32, device=self.device)
-        points = torch.as_tensor(points, dtype=torch.float32, device=self.device)
+        dtype = self.final_lin.weight.dtype  # float32, or float64 after field.double()
+        query = torch.as_tensor(query, dtype=dtype, device=self.device)
+        points = torch.as_tensor(points, dtype=dtype, device=self.device)
         if labels is not None:
             labels = torch.as_tensor(labels, dtype=torch.long, device=self.device)[None]
         return self(query[None], points[None], labels, chunk_size=chunk_size)[0]
