@@ -146,7 +146,9 @@ def jitter_outline(scene: Scene, cfg: AugmentConfig, rng: np.random.Generator) -
     """Move a random fraction of each loop's edges along their outward normals.
 
     Corners are re-solved as the intersection of their two (moved) edges, so straight walls stay
-    straight. An inward move is limited so that every object footprint stays inside.
+    straight. An inward move stops before any object footprint corner (minus the clearance); a
+    footprint already across a wall (a re-inserted object's pose noise, `_perturb_poses`, is not
+    checked against the walls) is not brought back inside.
     """
     polygons = []
     corners = _footprints(scene).reshape(-1, 2)
