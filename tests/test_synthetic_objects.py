@@ -227,3 +227,14 @@ def test_bad_arguments_raise():
         objects.build_pool(seed=-1)
     with pytest.raises(ValueError):
         objects.build_pool(variants_per_design=0)
+
+
+def test_split_seed_holds_out_another_roots_designs():
+    """A calibration root of other shapes (seed 1) can hold out the designs of the seed-0 root: by
+    default the seed also draws the split (12 of seed 1's 22 held-out designs trained under seed 0)."""
+    from scene_analogy.synthetic.objects import _plan
+
+    held_out = lambda plan: {p.design.name for p in plan if p.split == "test"}  # noqa: E731
+    base = held_out(_plan(0, 2, "design"))
+    assert held_out(_plan(1, 2, "design", split_seed=0)) == base != held_out(_plan(1, 2, "design"))
+    assert [p.split for p in _plan(0, 2, "design", split_seed=0)] == [p.split for p in _plan(0, 2, "design")]

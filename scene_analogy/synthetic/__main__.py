@@ -24,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num_scenes", type=int, default=200, help="number of source rooms (train + test)")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--train_ratio", type=float, default=0.9)
+    p.add_argument("--split_seed", type=seed, default=None,
+                   help="which models / designs are held out (default: --seed); e.g. a calibration root of other "
+                        "rooms and shapes (--seed 1) that holds out the designs of a --seed 0 root (--split_seed 0)")
     p.add_argument("--split_by", choices=SPLITS_BY, default="model",
                    help="held-out models: other variants of the training designs (model) or variants of designs "
                         "no training model comes from (design)")
@@ -53,6 +56,7 @@ def main(argv=None) -> None:
         sample_counts=tuple(args.save_num_samples),
         triplet=triplet,
         augment=AugmentConfig(global_yaw=args.global_yaw), make_augment=not args.no_augment, split_by=args.split_by,
+        split_seed=args.split_seed,
     )
     start = time.perf_counter()
     with user_errors():

@@ -49,6 +49,7 @@ class SyntheticConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     make_augment: bool = True
     split_by: str = "model"  # "design": test models are variants of designs never trained on (objects.py)
+    split_seed: int | None = None  # which models / designs are held out (default: seed); shapes and rooms follow seed
 
 
 def layout_to_scene(layout: RoomLayout, pool: ObjectPool) -> Scene:
@@ -88,7 +89,7 @@ def generate_dataset(save_root: str | os.PathLike, cfg: SyntheticConfig, progres
         # evaluation pairs are made from the positives and link back to them: changed positives would
         # give them ground truth against the wrong objects
         raise ValueError("positives with layout changes cannot make evaluation pairs: pass --no_augment")
-    models = build_models(cfg.seed, split_by=cfg.split_by)
+    models = build_models(cfg.seed, split_by=cfg.split_by, split_seed=cfg.split_seed)
     pool = ObjectPool([m.info for m in models])
     root.mkdir(parents=True, exist_ok=True)
     pool.save_json(root / "object_pool.json")

@@ -120,8 +120,10 @@ class _Planned:
     split: str
 
 
-def _plan(seed: int, variants_per_design: int, split_by: str = "model") -> list[_Planned]:
-    """Ids, designs, variants and splits of every model (no geometry), deterministic for the seed."""
+def _plan(seed: int, variants_per_design: int, split_by: str = "model", split_seed: int | None = None) -> list[_Planned]:
+    """Ids, designs, variants and splits of every model (no geometry), deterministic for the seed.
+    `split_seed` (default: `seed`) alone draws which models or designs are held out, so a root of other
+    shapes and rooms (another seed) can hold out the same designs as another root."""
     if seed < 0:
         raise ValueError(f"seed must be >= 0 (got {seed})")
     if variants_per_design < 1:
@@ -134,7 +136,7 @@ def _plan(seed: int, variants_per_design: int, split_by: str = "model") -> list[
             designs = [d for d in DESIGNS if d.subclass == subclass]
             variants = max(variants_per_design, math.ceil(MIN_MODELS_PER_SUBCLASS / len(designs)))
             members = [(d, v) for d in designs for v in range(variants)]
-            test = _test_members(seed, subclass, len(designs), variants, split_by)
+            test = _test_members(seed if split_seed is None else split_seed, subclass, len(designs), variants, split_by)
             for k, (design, variant) in enumerate(members):
                 model_id = f"syn_{CLASS_TAGS[class_name]}_{subclass}_{k:02d}"
                 planned.append(_Planned(model_id, design, variant, "test" if k in test else "train"))
@@ -173,10 +175,12 @@ def _info(item: _Planned, vertices: np.ndarray) -> ModelInfo:
     )
 
 
-def build_models(seed: int = 0, variants_per_design: int = 2, split_by: str = "model") -> list[SyntheticModel]:
-    """Every model of the pool with its mesh; the same seed gives identical meshes (whatever `split_by`)."""
+def build_models(seed: int = 0, variants_per_design: int = 2, split_by: str = "model",
+                 split_seed: int | None = None) -> list[SyntheticModel]:
+    """Every model of the pool with its mesh; the same seed gives identical meshes (whatever `split_by`
+    and `split_seed`)."""
     models = []
-    for item in _plan(seed, variants_per_design, split_by):
+    for item in _plan(seed, variants_per_design, split_by, split_seed):
         vertices, faces = _geometry(seed, item)
         mesh = trimesh.Trimesh(vertices=vertices, faces=faces, process=False)
         models.append(SyntheticModel(_info(item, vertices), mesh, item.design.name))
